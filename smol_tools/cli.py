@@ -1,0 +1,107 @@
+"""`smol-tools` command line: thin subcommands over the package."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+ENGINES = ("jinja",)
+
+
+def _read_json(path: str) -> Any:
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _load_conversation(messages_path: str, tools_path: str | None) -> tuple[list, list | None]:
+    data = _read_json(messages_path)
+    tools = None
+    if isinstance(data, dict):  # also accept {"messages": [...], "tools": [...]}
+        tools = data.get("tools")
+        data = data.get("messages")
+    if not isinstance(data, list):
+        raise SystemExit("error: --messages must hold a JSON list of messages "
+                         "(or an object with a 'messages' list)")
+    if tools_path is not None:
+        tools = _read_json(tools_path)
+    if tools is not None and not isinstance(tools, list):
+        raise SystemExit("error: --tools must hold a JSON list of tools")
+    return data, tools
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .chat_format import TemplateRenderError, render_prompt
+
+    messages, tools = _load_conversation(args.messages, args.tools)
+    try:
+        prompt = render_prompt(messages, tools, add_generation_prompt=not args.no_generation_prompt,
+                               enable_thinking=not args.no_think)
+    except TemplateRenderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    return 0
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    from .toolcalls import StreamingParser, parse_output
+
+    text = sys.stdin.read()
+    if args.stream:
+        if args.chunk < 1:
+            raise SystemExit("error: --chunk must be at least 1")
+        parser = StreamingParser()
+        for start in range(0, len(text), args.chunk):
+            parser.feed(text[start: start + args.chunk])
+        parser.finish()
+        result = parser.result
+    else:
+        result = parse_output(text)
+    json.dump(result.to_dict(), sys.stdout, ensure_ascii=False)
+    sys.stdout.write("\n")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from .terminal_chat import run_terminal_chat
+
+    return run_terminal_chat(model=args.model, think=not args.no_think, max_tokens=args.max_tokens)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smol-tools", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    render = sub.add_parser("render", help="print the exact prompt for a conversation")
+    render.add_argument("--messages", required=True, help="JSON file of OpenAI messages ('-' = stdin)")
+    render.add_argument("--tools", help="JSON file of OpenAI tools")
+    render.add_argument("--engine", choices=ENGINES, default="jinja")
+    render.add_argument("--no-generation-prompt", action="store_true")
+    render.add_argument("--no-think", action="store_true", help="render with enable_thinking=false")
+    render.set_defaults(func=cmd_render)
+
+    parse = sub.add_parser("parse", help="parse model output (stdin) into reasoning, content, calls")
+    parse.add_argument("--stream", action="store_true", help="use the streaming parser")
+    parse.add_argument("--chunk", type=int, default=1, help="chunk size for --stream")
+    parse.set_defaults(func=cmd_parse)
+
+    chat = sub.add_parser("chat", help="a terminal chat with a GGUF model (in-process)")
+    chat.add_argument("--model", required=True,
+                      help="path to a GGUF file, or 'tiny' for the test suite's tiny model")
+    chat.add_argument("--no-think", action="store_true")
+    chat.add_argument("--max-tokens", type=int, default=None)
+    chat.set_defaults(func=cmd_chat)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Packaging steps: fetch, convert, quantize, embed, verify, modelfile, card, publish."""
