@@ -7,4 +7,5 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MODEL="${MODEL:-tiny}"
 if [ "$MODEL" = "tiny" ]; then "$ROOT/scripts/setup.sh" test; else "$ROOT/scripts/setup.sh" runtime; fi
 cd "$ROOT"
-exec "$ROOT/.venv/bin/smol-tools" chat --model "$MODEL" "$@"
+# -m from the repository root, so the tiny model fixture (tests/) is importable.
+exec "$ROOT/.venv/bin/python" -m smol_tools chat --model "$MODEL" "$@"
