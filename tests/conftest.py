@@ -31,3 +31,14 @@ def tiny_gguf_f16(tiny_model) -> Path:
 @pytest.fixture(scope="session")
 def tiny_gguf_q8_0(tiny_model) -> Path:
     return ensure_tiny_gguf("Q8_0")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_server(tiny_gguf_f16):
+    """A real llama-server (built from the vendored llama.cpp) serving the tiny F16 GGUF with
+    --jinja. --no-prefill-assistant makes a trailing assistant message render as a finished
+    turn (what transformers does) instead of a prefix to continue."""
+    from smol_tools.llama_server import LlamaServer
+
+    with LlamaServer(tiny_gguf_f16, extra_args=["--no-prefill-assistant"]) as server:
+        yield server
