@@ -1,0 +1,289 @@
+"""The tool loop: model → parse → validate → execute → tool results → model, until the model
+answers without calls or a limit is reached. It knows tools, not transports: any backend.
+
+`Agent.run` appends to the caller's message list as it goes, so whatever happens (a backend
+failure, a cancel, the round limit) the history up to that point is kept and the next turn
+can continue from it. Bad calls never crash the loop: unknown tools, invalid JSON, schema
+violations, tool exceptions and timeouts all become error results the model can read.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Literal, Mapping, Sequence, Union
+
+import jsonschema
+
+from .backends.base import Backend, BackendError, CancelToken, SamplingParams, TurnComplete
+from .chat_format import render_prompt
+from .toolcalls import CallError, ContentDelta, ReasoningDelta, ToolCall, ToolCallCompleted
+from .toolcalls import ToolCallFailed, ToolCallStarted
+
+ContextPolicy = Literal["stop", "drop_oldest"]
+DROPPED_MARKER = "[tool result dropped to fit the 32K context: {chars} characters]"
+
+
+@dataclass(frozen=True)
+class ToolOutcome:
+    """What one tool call produced; `content` is what the model reads."""
+
+    content: str
+    is_error: bool = False
+    data: Any = None
+
+
+@dataclass(frozen=True)
+class RoundStarted:
+    round: int
+
+
+@dataclass(frozen=True)
+class ToolCallChecked:
+    round: int
+    index: int
+    name: str
+    arguments: Any
+    raw: str
+    ok: bool
+    problems: tuple[str, ...]  # schema errors, unknown tool, malformed call
+
+
+@dataclass(frozen=True)
+class ToolResultReady:
+    round: int
+    index: int
+    name: str
+    arguments: Any
+    outcome: ToolOutcome
+    seconds: float
+    manual: bool = False
+
+
+@dataclass(frozen=True)
+class ContextStatus:
+    round: int
+    used_tokens: int
+    limit: int
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class AgentFinished:
+    reason: Literal["answer", "round_limit", "cancelled", "error", "context_overflow"]
+    message: str
+    content: str = ""
+
+
+AgentEvent = Union[RoundStarted, ReasoningDelta, ContentDelta, ToolCallStarted, ToolCallCompleted,
+                   ToolCallFailed, TurnComplete, ToolCallChecked, ToolResultReady, ContextStatus,
+                   AgentFinished]
+
+ToolExecutor = Callable[[str, dict[str, Any]], ToolOutcome]
+ManualHandler = Callable[[str, dict[str, Any]], str]
+
+
+@dataclass
+class AgentConfig:
+    max_rounds: int = 20
+    enable_thinking: bool = True
+    sampling: SamplingParams | None = None
+    tool_timeout_s: float = 60.0
+    parallel_tools: bool = True
+    context_policy: ContextPolicy = "stop"
+    context_warning_ratio: float = 0.8
+    manual_tools: frozenset[str] = field(default_factory=frozenset)
+
+
+def _schema_problems(schema: Mapping[str, Any], arguments: Any) -> list[str]:
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for error in sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path)):
+        where = "/".join(str(p) for p in error.absolute_path) or "(arguments)"
+        problems.append(f"{where}: {error.message}")
+    return problems
+
+
+def _error_json(message: str) -> str:
+    return json.dumps({"error": message}, ensure_ascii=False)
+
+
+class Agent:
+    """Runs tool rounds for one session over `backend`.
+
+    `tools` are OpenAI tool schemas the model sees; `execute(name, arguments)` runs a validated
+    call (the tool registry); `manual(name, arguments)` supplies a result typed by a person for
+    tools in `config.manual_tools` or tools that have no implementation (custom schemas)."""
+
+    def __init__(self, backend: Backend, tools: Sequence[Mapping[str, Any]],
+                 execute: ToolExecutor | None, *, config: AgentConfig | None = None,
+                 manual: ManualHandler | None = None, session_id: str = "default",
+                 implemented: Callable[[str], bool] | None = None) -> None:
+        self.backend = backend
+        self.tools = list(tools)
+        self.schemas = {t["function"]["name"]: t["function"].get("parameters", {}) for t in self.tools}
+        self.execute = execute
+        self.manual = manual
+        self.config = config or AgentConfig()
+        self.session_id = session_id
+        self.implemented = implemented or (lambda name: execute is not None)
+
+    # -- public -----------------------------------------------------------------------------
+    def run(self, messages: list[dict[str, Any]], cancel: CancelToken | None = None) -> Iterator[AgentEvent]:
+        """Continue the conversation in `messages` (ending in a user turn) until an answer."""
+        limit = self.backend.context_length
+        for round_number in range(1, self.config.max_rounds + 1):
+            overflow = self._fit_context(messages, round_number, limit)
+            if overflow is not None:
+                yield overflow
+                if isinstance(overflow, AgentFinished):
+                    return
+            yield RoundStarted(round_number)
+            complete: TurnComplete | None = None
+            try:
+                for event in self.backend.stream_turn(
+                        messages, self.tools or None, sampling=self.config.sampling,
+                        enable_thinking=self.config.enable_thinking, session_id=self.session_id,
+                        cancel=cancel):
+                    if isinstance(event, TurnComplete):
+                        complete = event
+                    yield event
+            except BackendError as exc:
+                yield AgentFinished("error", str(exc))
+                return
+            except Exception as exc:  # a transport library's own error: report, keep history
+                yield AgentFinished("error", f"{self.backend.name}: {type(exc).__name__}: {exc}")
+                return
+            if complete is None:
+                yield AgentFinished("error", f"{self.backend.name} ended the turn without a result")
+                return
+            result = complete.result
+            messages.append(self._assistant_message(round_number, result.content, result.reasoning,
+                                                    result.tool_calls))
+            used = complete.usage.prompt_tokens + complete.usage.completion_tokens
+            yield ContextStatus(round_number, used, limit)
+            if complete.finish_reason == "cancelled":
+                yield AgentFinished("cancelled", "generation stopped by the user", result.content)
+                return
+            if not result.tool_calls and not result.errors:
+                reason = "answer" if complete.finish_reason != "length" else "answer"
+                note = "" if complete.finish_reason != "length" else " (cut at max_tokens)"
+                yield AgentFinished(reason, f"answered after {round_number} round(s){note}", result.content)
+                return
+            yield from self._run_calls(round_number, result.tool_calls, result.errors, messages)
+        yield AgentFinished("round_limit",
+                            f"stopped after {self.config.max_rounds} rounds of tool calls without an answer")
+
+    # -- rounds -----------------------------------------------------------------------------
+    def _assistant_message(self, round_number: int, content: str, reasoning: str | None,
+                           calls: Sequence[ToolCall]) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": content,
+                                   "reasoning_content": reasoning or ""}
+        if calls:
+            message["tool_calls"] = [
+                {"id": f"call_{round_number}_{i}", "type": "function",
+                 "function": {"name": c.name, "arguments": c.arguments}} for i, c in enumerate(calls)]
+        return message
+
+    def _check(self, round_number: int, index: int, call: ToolCall) -> ToolCallChecked:
+        if call.name not in self.schemas:
+            known = ", ".join(sorted(self.schemas)) or "none"
+            problems = [f"unknown tool {call.name!r}; available tools: {known}"]
+        else:
+            problems = _schema_problems(self.schemas[call.name], call.arguments)
+        return ToolCallChecked(round_number, index, call.name, call.arguments, call.raw,
+                               not problems, tuple(problems))
+
+    def _run_calls(self, round_number: int, calls: Sequence[ToolCall], errors: Sequence[CallError],
+                   messages: list[dict[str, Any]]) -> Iterator[AgentEvent]:
+        checks = [self._check(round_number, i, call) for i, call in enumerate(calls)]
+        yield from checks
+        outcomes: list[tuple[ToolOutcome, float, bool]] = [None] * len(calls)  # type: ignore[list-item]
+        runnable = []
+        for i, check in enumerate(checks):
+            if not check.ok:
+                message = "; ".join(check.problems)
+                if check.name in self.schemas:
+                    message = f"arguments do not match the schema of {check.name}: {message}"
+                outcomes[i] = (ToolOutcome(_error_json(message), True), 0.0, False)
+            else:
+                runnable.append(i)
+        for i, (outcome, seconds, manual) in self._execute_all(calls, runnable):
+            outcomes[i] = (outcome, seconds, manual)
+        for i, call in enumerate(calls):
+            outcome, seconds, manual = outcomes[i]
+            yield ToolResultReady(round_number, i, call.name, call.arguments, outcome, seconds, manual)
+            messages.append({"role": "tool", "tool_call_id": f"call_{round_number}_{i}",
+                             "name": call.name, "content": outcome.content})
+        for j, error in enumerate(errors):
+            outcome = ToolOutcome(_error_json(f"malformed tool call: {error.message}. "
+                                              "Answer each call as <tool_call>\\n{\"name\": ..., "
+                                              "\"arguments\": {...}}\\n</tool_call>"), True)
+            yield ToolResultReady(round_number, len(calls) + j, "(malformed)", error.raw, outcome, 0.0)
+            messages.append({"role": "tool", "name": "(malformed)", "content": outcome.content})
+
+    def _execute_all(self, calls: Sequence[ToolCall], indices: list[int]):
+        if not indices:
+            return []
+        if not self.config.parallel_tools or len(indices) == 1:
+            return [(i, self._execute_one(calls[i])) for i in indices]
+        with ThreadPoolExecutor(max_workers=min(8, len(indices))) as pool:
+            futures = {i: pool.submit(self._execute_one, calls[i]) for i in indices}
+            return [(i, futures[i].result()) for i in indices]  # results in call order
+
+    def _execute_one(self, call: ToolCall) -> tuple[ToolOutcome, float, bool]:
+        started = time.perf_counter()
+        manual = call.name in self.config.manual_tools or not self.implemented(call.name)
+        try:
+            if manual:
+                if self.manual is None:
+                    outcome = ToolOutcome(_error_json(
+                        f"{call.name} has no implementation here and no manual result was given"), True)
+                else:
+                    outcome = ToolOutcome(self.manual(call.name, dict(call.arguments)))
+            else:
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    future = pool.submit(self.execute, call.name, dict(call.arguments))  # type: ignore[arg-type]
+                    try:
+                        outcome = future.result(timeout=self.config.tool_timeout_s)
+                    except FutureTimeout:
+                        outcome = ToolOutcome(_error_json(
+                            f"{call.name} timed out after {self.config.tool_timeout_s:g}s"), True)
+        except Exception as exc:  # a tool's own failure is a result for the model, not a crash
+            outcome = ToolOutcome(_error_json(f"{call.name} failed: {type(exc).__name__}: {exc}"), True)
+        return outcome, time.perf_counter() - started, manual
+
+    # -- context ----------------------------------------------------------------------------
+    def _prompt_tokens(self, messages: list[dict[str, Any]]) -> int:
+        prompt = render_prompt(messages, self.tools or None, enable_thinking=self.config.enable_thinking)
+        return self.backend.count_tokens(prompt)
+
+    def _fit_context(self, messages: list[dict[str, Any]], round_number: int, limit: int):
+        reserve = (self.config.sampling or SamplingParams.defaults()).max_tokens
+        budget = limit - reserve
+        used = self._prompt_tokens(messages)
+        if used <= budget:
+            if used >= self.config.context_warning_ratio * limit:
+                return ContextStatus(round_number, used, limit,
+                                     f"context {used}/{limit} tokens: nearly full")
+            return None
+        if self.config.context_policy == "stop":
+            return AgentFinished("context_overflow",
+                                 f"the next round needs {used} prompt tokens + {reserve} to answer, "
+                                 f"over the {limit}-token context. Start a new session, or choose "
+                                 "'drop oldest tool results'.")
+        dropped = 0
+        for message in messages:
+            if used <= budget:
+                break
+            if message.get("role") == "tool" and not str(message.get("content", "")).startswith("[tool result dropped"):
+                message["content"] = DROPPED_MARKER.format(chars=len(str(message.get("content", ""))))
+                dropped += 1
+                used = self._prompt_tokens(messages)
+        if used > budget:
+            return AgentFinished("context_overflow",
+                                 f"even after dropping {dropped} tool results the prompt needs {used} tokens")
+        return ContextStatus(round_number, used, limit, f"dropped the {dropped} oldest tool result(s) to fit")

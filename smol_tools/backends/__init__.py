@@ -1,0 +1,15 @@
+"""Runtime adapters behind one interface: stream the events of one assistant turn."""
+
+from .base import (
+    Backend,
+    BackendError,
+    BackendStatus,
+    CancelToken,
+    SamplingParams,
+    TurnComplete,
+    TurnEvent,
+    Usage,
+)
+
+__all__ = ["Backend", "BackendError", "BackendStatus", "CancelToken", "SamplingParams",
+           "TurnComplete", "TurnEvent", "Usage"]

@@ -1,0 +1,29 @@
+"""Build a backend from a user's choice: in-process GGUF, OpenAI-compatible server, or Ollama."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from .base import Backend
+
+BackendKind = Literal["llama-cpp-python", "openai", "ollama"]
+
+
+def make_backend(kind: BackendKind, *, model: str = "", url: str = "", n_ctx: int | None = None,
+                 api_key: str | None = None) -> Backend:
+    """`model` is a GGUF path or `owner/repo:QUANT` in process, else the server's model name."""
+    if kind == "llama-cpp-python":
+        from ..model_source import resolve_gguf
+        from .llama_cpp import LlamaCppBackend
+
+        return LlamaCppBackend(resolve_gguf(model), n_ctx=n_ctx)
+    if kind == "openai":
+        from .openai_compat import OpenAICompatBackend
+
+        return OpenAICompatBackend(url or "http://127.0.0.1:8080", model or "default", api_key=api_key,
+                                   context_length=n_ctx)
+    if kind == "ollama":
+        from .ollama import OllamaBackend
+
+        return OllamaBackend(url or "http://127.0.0.1:11434", model or "smol-tools", context_length=n_ctx)
+    raise ValueError(f"unknown backend {kind!r}; choose llama-cpp-python, openai or ollama")

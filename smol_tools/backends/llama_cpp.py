@@ -1,0 +1,200 @@
+"""In-process llama-cpp-python backend (the default).
+
+The prompt is rendered by our `chat_format` (the GGUF's embedded template is the same text;
+tests prove it) and the raw tokens go through our streaming parser. One loaded model is shared
+by every session; a lock serializes turns. Prompt reuse is per session: when a session's next
+prompt extends its previous prompt + generated text byte for byte (the template guarantees
+it), the new prompt's tokens are the tokens already in the model state plus the tokens of the
+new suffix, so only the suffix is evaluated. On this hybrid architecture that matters: the
+linear-attention layers' recurrent state cannot be rolled back to an earlier position, so a
+token mismatch anywhere means re-evaluating the whole prompt. When another session takes the
+model, the owner's state is saved (llama-cpp-python's save_state) and restored on its return.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+from ..chat_format import load_params, render_prompt
+from ..toolcalls import StreamingParser
+from .base import BackendError, BackendStatus, CancelToken, SamplingParams, TurnComplete, TurnEvent, Usage
+
+
+@dataclass
+class _SessionState:
+    text: bytes  # prompt + generated text the model state holds, as bytes
+    tokens: list[int]  # the tokens the model state holds
+    saved: Any = None  # LlamaState while another session owns the model
+
+
+class SharedModel:
+    """One loaded GGUF, its lock, and the per-session states (LRU-bounded)."""
+
+    def __init__(self, path: Path, n_ctx: int, n_threads: int | None, max_sessions: int) -> None:
+        from llama_cpp import Llama
+
+        if not path.is_file():
+            raise BackendError(f"no GGUF file at {path}")
+        try:
+            self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(),
+                             n_batch=512, verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            raise BackendError(f"llama-cpp-python could not load {path}: {exc}") from exc
+        self.path = path
+        self.lock = threading.Lock()
+        self.owner: str | None = None
+        self.sessions: OrderedDict[str, _SessionState] = OrderedDict()
+        self.max_sessions = max_sessions
+        stop_ids = {self.llm.token_eos()}
+        for stop in load_params().stop:
+            ids = self.llm.tokenize(stop.encode(), add_bos=False, special=True)
+            if len(ids) == 1:
+                stop_ids.add(ids[0])
+        self.stop_ids = frozenset(stop_ids)
+        self.add_bos = bool(self.llm._model.add_bos_token())
+
+    def tokenize(self, data: bytes, *, first: bool) -> list[int]:
+        return self.llm.tokenize(data, add_bos=self.add_bos and first, special=True)
+
+    def switch_to(self, session_id: str) -> None:
+        """Make the model state belong to `session_id` (lock held)."""
+        if self.owner == session_id:
+            return
+        if self.owner is not None and self.owner in self.sessions:
+            self.sessions[self.owner].saved = self.llm.save_state()
+        state = self.sessions.get(session_id)
+        if state is not None and state.saved is not None:
+            self.llm.load_state(state.saved)
+            state.saved = None  # the live state is the truth now
+        self.owner = session_id
+
+    def prompt_tokens(self, session_id: str, prompt: bytes) -> list[int]:
+        state = self.sessions.get(session_id)
+        live = list(self.llm._input_ids[: self.llm.n_tokens])
+        if state is not None and state.tokens == live and prompt.startswith(state.text) \
+                and len(prompt) > len(state.text):
+            return state.tokens + self.tokenize(prompt[len(state.text):], first=False)
+        return self.tokenize(prompt, first=True)
+
+    def remember(self, session_id: str, text: bytes) -> None:
+        self.sessions[session_id] = _SessionState(text, list(self.llm._input_ids[: self.llm.n_tokens]))
+        self.sessions.move_to_end(session_id)
+        while len(self.sessions) > self.max_sessions:
+            self.sessions.popitem(last=False)
+
+    def forget(self, session_id: str) -> None:
+        self.sessions.pop(session_id, None)
+
+
+_MODELS: dict[tuple[str, int], SharedModel] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def shared_model(path: Path, n_ctx: int, n_threads: int | None = None, max_sessions: int = 8) -> SharedModel:
+    """Load each GGUF once per process, whatever number of sessions use it."""
+    key = (str(Path(path).resolve()), n_ctx)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = SharedModel(Path(path), n_ctx, n_threads, max_sessions)
+        return _MODELS[key]
+
+
+class LlamaCppBackend:
+    name = "llama-cpp-python"
+
+    def __init__(self, model_path: str | Path, *, n_ctx: int | None = None,
+                 n_threads: int | None = None, max_sessions: int = 8) -> None:
+        self.context_length = n_ctx or load_params().context_length
+        self.model = shared_model(Path(model_path), self.context_length, n_threads, max_sessions)
+
+    def check(self) -> BackendStatus:
+        meta = self.model.llm.metadata
+        return BackendStatus(True, f"loaded {self.model.path.name} in process",
+                             {"architecture": meta.get("general.architecture"),
+                              "has_chat_template": "tokenizer.chat_template" in meta})
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.model.tokenize(text.encode(), first=True))
+
+    def forget_session(self, session_id: str) -> None:
+        with self.model.lock:
+            self.model.forget(session_id)
+            if self.model.owner == session_id:
+                self.model.owner = None
+
+    def stream_turn(self, messages: Sequence[Mapping[str, Any]],
+                    tools: Sequence[Mapping[str, Any]] | None = None, *,
+                    sampling: SamplingParams | None = None, enable_thinking: bool = True,
+                    session_id: str = "default", cancel: CancelToken | None = None,
+                    ) -> Iterator[TurnEvent]:
+        import llama_cpp
+
+        sampling = sampling or SamplingParams.defaults()
+        prompt = render_prompt(messages, tools, add_generation_prompt=True, enable_thinking=enable_thinking)
+        parser = StreamingParser(thinking_open=prompt.rstrip().endswith("<think>"))
+        model = self.model
+        with model.lock:
+            model.switch_to(session_id)
+            prompt_bytes = prompt.encode()
+            tokens = model.prompt_tokens(session_id, prompt_bytes)
+            if len(tokens) >= self.context_length:
+                raise BackendError(f"prompt is {len(tokens)} tokens; the context holds {self.context_length}")
+            llm = model.llm
+            ctx = llm._ctx.ctx
+            llama_cpp.llama_perf_context_reset(ctx)
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            usage = Usage(prompt_tokens=len(tokens))
+            raw_parts: list[str] = []
+            finish = "length"
+            started = time.perf_counter()
+            first_token_at: float | None = None
+            max_tokens = min(sampling.max_tokens, self.context_length - len(tokens))
+            try:
+                for token in llm.generate(tokens, temp=sampling.temperature, top_k=sampling.top_k,
+                                          top_p=sampling.top_p, min_p=sampling.min_p,
+                                          repeat_penalty=sampling.repeat_penalty,
+                                          presence_penalty=sampling.presence_penalty, reset=True):
+                    if first_token_at is None:
+                        first_token_at = time.perf_counter()
+                        perf = llama_cpp.llama_perf_context(ctx)
+                        usage.prompt_tokens_evaluated = perf.n_p_eval + perf.n_eval
+                        usage.cached_tokens = len(tokens) - usage.prompt_tokens_evaluated
+                        usage.prompt_seconds = first_token_at - started
+                    if token in model.stop_ids:
+                        finish = "stop"
+                        break
+                    if cancel is not None and cancel.cancelled:
+                        finish = "cancelled"
+                        break
+                    piece = llm.detokenize([token], special=True)
+                    usage.completion_tokens += 1
+                    text = decoder.decode(piece)
+                    if text:
+                        raw_parts.append(text)
+                        yield from parser.feed(text)
+                    if usage.completion_tokens >= max_tokens:
+                        break
+            finally:
+                # The state holds the prompt and the generated tokens up to (not including) the
+                # last sampled one; remember exactly that, as text, for the next round's check.
+                in_state = list(llm._input_ids[len(tokens): llm.n_tokens])
+                kept = llm.detokenize(in_state, special=True) if in_state else b""
+                model.remember(session_id, prompt_bytes + kept)
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            raw_parts.append(tail)
+            yield from parser.feed(tail)
+        yield from parser.finish()
+        usage.generation_seconds = time.perf_counter() - (first_token_at or started)
+        result = parser.result
+        if finish == "stop" and result.tool_calls:
+            finish = "tool_calls"
+        yield TurnComplete(result, "".join(raw_parts), finish, usage)
+

@@ -1,0 +1,130 @@
+"""OpenAI-compatible servers (llama-server --jinja, vLLM, LM Studio) through the `openai` client.
+
+Calls the server parsed itself are used as given; content always passes through our parser,
+so a server that leaves `<tool_call>` text in the content still yields parsed calls.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterator, Mapping, Sequence
+
+import httpx
+import openai
+
+from ..chat_format import load_params
+from .base import BackendError, BackendStatus, CancelToken, SamplingParams, TurnEvent, Usage
+from .messages import to_openai_wire
+from .server_stream import ServerTurnAssembler
+
+
+def _extra(obj: Any, name: str) -> Any:
+    value = getattr(obj, name, None)
+    if value is None and getattr(obj, "model_extra", None):
+        value = obj.model_extra.get(name)
+    return value
+
+
+class OpenAICompatBackend:
+    name = "openai-compatible"
+
+    def __init__(self, base_url: str, model: str = "default", *, api_key: str | None = None,
+                 timeout_s: float = 120.0, context_length: int | None = None) -> None:
+        self.base_url = base_url.rstrip("/").removesuffix("/v1")
+        self.model = model
+        self.timeout_s = timeout_s
+        self.context_length = context_length or load_params().context_length
+        self.client = openai.OpenAI(base_url=f"{self.base_url}/v1", api_key=api_key or "sk-no-key",
+                                    timeout=timeout_s, max_retries=0)
+
+    def check(self) -> BackendStatus:
+        try:
+            models = [m.id for m in self.client.models.list().data]
+        except openai.APIConnectionError as exc:
+            return BackendStatus(False, f"cannot reach {self.base_url}: the server is down or the URL is wrong ({exc.__cause__ or exc})")
+        except openai.APIStatusError as exc:
+            return BackendStatus(False, f"{self.base_url} answered HTTP {exc.status_code} to /v1/models")
+        if self.model != "default" and models and self.model not in models:
+            return BackendStatus(False, f"model {self.model!r} is not served by {self.base_url}; it serves: {', '.join(models)}")
+        details: dict[str, Any] = {"models": models}
+        try:  # llama-server tells which template it uses; a template without tools cannot call them
+            props = httpx.get(f"{self.base_url}/props", timeout=5).json()
+            template = props.get("chat_template", "")
+            details["chat_template_has_tools"] = "<tool_call>" in template or "tools" in template
+            if template and not details["chat_template_has_tools"]:
+                return BackendStatus(False, "the server's chat template has no tool support; start llama-server with --jinja and a GGUF carrying our template", details)
+        except (httpx.HTTPError, ValueError):
+            pass
+        return BackendStatus(True, f"connected to {self.base_url} ({len(models)} model(s))", details)
+
+    def count_tokens(self, text: str) -> int:
+        try:
+            response = httpx.post(f"{self.base_url}/tokenize", json={"content": text}, timeout=30)
+            response.raise_for_status()
+            return len(response.json()["tokens"])
+        except (httpx.HTTPError, KeyError, ValueError):
+            return len(text.encode()) // 3  # servers without /tokenize: a conservative estimate
+
+    def stream_turn(self, messages: Sequence[Mapping[str, Any]],
+                    tools: Sequence[Mapping[str, Any]] | None = None, *,
+                    sampling: SamplingParams | None = None, enable_thinking: bool = True,
+                    session_id: str = "default", cancel: CancelToken | None = None,
+                    ) -> Iterator[TurnEvent]:
+        sampling = sampling or SamplingParams.defaults()
+        params = load_params()
+        request: dict[str, Any] = {
+            "model": self.model, "messages": to_openai_wire(messages), "stream": True,
+            "temperature": sampling.temperature, "top_p": sampling.top_p,
+            "max_tokens": sampling.max_tokens, "presence_penalty": sampling.presence_penalty,
+            "stop": list(params.stop), "stream_options": {"include_usage": True},
+            "extra_body": {"top_k": sampling.top_k, "min_p": sampling.min_p,
+                           "repeat_penalty": sampling.repeat_penalty, "cache_prompt": True,
+                           "chat_template_kwargs": {"enable_thinking": enable_thinking}},
+        }
+        if sampling.seed is not None:
+            request["seed"] = sampling.seed
+        if tools:
+            request["tools"] = list(tools)
+        assembler = ServerTurnAssembler()
+        usage = Usage()
+        finish = "length"
+        started = time.perf_counter()
+        try:
+            stream = self.client.chat.completions.create(**request)
+            with stream:
+                for chunk in stream:
+                    if cancel is not None and cancel.cancelled:
+                        finish = "cancelled"
+                        break
+                    if chunk.usage is not None:
+                        usage.prompt_tokens = chunk.usage.prompt_tokens
+                        usage.completion_tokens = chunk.usage.completion_tokens
+                        details = chunk.usage.prompt_tokens_details
+                        usage.cached_tokens = (details.cached_tokens or 0) if details else 0
+                        usage.prompt_tokens_evaluated = usage.prompt_tokens - usage.cached_tokens
+                    timings = _extra(chunk, "timings")
+                    if timings:  # llama-server's own measurements
+                        usage.prompt_seconds = timings.get("prompt_ms", 0) / 1000
+                        usage.generation_seconds = timings.get("predicted_ms", 0) / 1000
+                        usage.prompt_tokens_evaluated = timings.get("prompt_n", usage.prompt_tokens_evaluated)
+                    for choice in chunk.choices:
+                        delta = choice.delta
+                        yield from assembler.reasoning(_extra(delta, "reasoning_content") or _extra(delta, "reasoning") or "")
+                        yield from assembler.content(delta.content or "")
+                        for call in delta.tool_calls or []:
+                            function = call.function
+                            yield from assembler.call_fragment(call.index, function.name if function else None,
+                                                               function.arguments if function else None)
+                        if choice.finish_reason:
+                            finish = choice.finish_reason
+        except openai.APIConnectionError as exc:
+            raise BackendError(f"lost the connection to {self.base_url}: {exc.__cause__ or exc}") from exc
+        except openai.APITimeoutError as exc:
+            raise BackendError(f"{self.base_url} did not answer within {self.timeout_s:g}s") from exc
+        except openai.APIStatusError as exc:
+            raise BackendError(f"{self.base_url} answered HTTP {exc.status_code}: {exc.message}") from exc
+        except (httpx.HTTPError, ValueError) as exc:
+            raise BackendError(f"malformed stream from {self.base_url}: {exc}") from exc
+        if not usage.generation_seconds:
+            usage.generation_seconds = time.perf_counter() - started
+        yield from assembler.finish(finish, usage)

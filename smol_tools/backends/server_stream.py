@@ -1,0 +1,107 @@
+"""Turn a server's streamed chat deltas (reasoning, content, already-parsed tool calls) into
+the same events and final result our own parser gives for raw text.
+
+Servers that parse tool calls themselves (llama-server --jinja, vLLM with a tool parser,
+Ollama) send calls as structured data; ones that do not leave `<tool_call>` blocks in the
+content. Content therefore always goes through our streaming parser too: it passes plain text
+through unchanged and catches any call the server left unparsed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from ..toolcalls import (
+    CallError,
+    ParseResult,
+    ReasoningDelta,
+    StreamingParser,
+    ToolCall,
+    ToolCallCompleted,
+    ToolCallFailed,
+    ToolCallStarted,
+)
+from .base import TurnComplete, TurnEvent, Usage
+
+
+def canonical_call_text(name: str, arguments: Any) -> str:
+    """The block our template renders for a call: what the model wrote, when it wrote canonically."""
+    args = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+    return f'<tool_call>\n{{"name": {json.dumps(name, ensure_ascii=False)}, "arguments": {args}}}\n</tool_call>'
+
+
+@dataclass
+class _PendingCall:
+    name: str = ""
+    arguments: Any = ""  # a JSON string being streamed, or an object given whole
+    announced: bool = False
+
+
+@dataclass
+class ServerTurnAssembler:
+    parser: StreamingParser = field(default_factory=lambda: StreamingParser(thinking_open=False))
+    reasoning_parts: list[str] = field(default_factory=list)
+    calls: dict[int, _PendingCall] = field(default_factory=dict)
+
+    def reasoning(self, text: str) -> Iterator[TurnEvent]:
+        if text:
+            self.reasoning_parts.append(text)
+            yield ReasoningDelta(text)
+
+    def content(self, text: str) -> Iterator[TurnEvent]:
+        if text:
+            yield from self.parser.feed(text)
+
+    def call_fragment(self, index: int, name: str | None = None, arguments: Any = None) -> Iterator[TurnEvent]:
+        pending = self.calls.setdefault(index, _PendingCall())
+        if name:
+            pending.name += name
+        if isinstance(arguments, str) and isinstance(pending.arguments, str):
+            pending.arguments += arguments
+        elif arguments is not None:
+            pending.arguments = arguments
+        if pending.name and not pending.announced:
+            pending.announced = True
+            yield ToolCallStarted(self._event_index(index), pending.name)
+
+    def _event_index(self, index: int) -> int:
+        # Server-parsed calls are numbered 1000+ so they never collide with parser blocks.
+        return 1000 + index
+
+    def finish(self, finish_reason: str, usage: Usage) -> Iterator[TurnEvent]:
+        yield from self.parser.finish()
+        parsed = self.parser.result
+        calls: list[ToolCall] = []
+        errors: list[CallError] = []
+        for index in sorted(self.calls):
+            pending = self.calls[index]
+            raw = canonical_call_text(pending.name, pending.arguments)
+            arguments = pending.arguments
+            problem = None
+            if isinstance(arguments, str):
+                try:
+                    arguments = json.loads(arguments) if arguments.strip() else {}
+                except json.JSONDecodeError as exc:
+                    problem = f"server tool call {pending.name!r} has arguments that are not JSON: {exc}"
+            if problem is None and not isinstance(arguments, dict):
+                problem = f"server tool call {pending.name!r} has non-object arguments"
+            if problem is None and not pending.name:
+                problem = "server tool call without a name"
+            if problem is not None:
+                error = CallError(raw, problem)
+                errors.append(error)
+                yield ToolCallFailed(self._event_index(index), error)
+            else:
+                call = ToolCall(pending.name, arguments, raw, "json")
+                calls.append(call)
+                yield ToolCallCompleted(self._event_index(index), call)
+        reasoning = "".join(self.reasoning_parts).strip() or parsed.reasoning
+        result = ParseResult(reasoning or None, parsed.content, calls + parsed.tool_calls,
+                             errors + parsed.errors)
+        if result.tool_calls and finish_reason in ("stop", "tool_calls"):
+            finish_reason = "tool_calls"
+        elif finish_reason == "tool_calls":
+            finish_reason = "stop"
+        yield TurnComplete(result, None, finish_reason, usage)

@@ -1,0 +1,161 @@
+"""Backends on the tiny model: the in-process adapter and a real llama-server give the same
+turns, the same tool rounds and the same answers; prompt reuse; shared-model safety."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from smol_tools.agent import Agent, AgentConfig, AgentFinished, ToolOutcome, ToolResultReady
+from smol_tools.backends.base import BackendError, CancelToken, SamplingParams, TurnComplete
+from smol_tools.backends.llama_cpp import LlamaCppBackend
+from smol_tools.backends.openai_compat import OpenAICompatBackend
+from smol_tools.toolcalls import ContentDelta, ToolCallCompleted, ToolCallStarted, parse_output
+from tests.fixtures.scripted import conversation, load_scripted, scripted_tool_results, scripted_turns
+
+TOOLS = load_scripted()["tools"]
+TURNS = scripted_turns()
+GREEDY = SamplingParams.greedy(max_tokens=200)
+MULTI_ROUND = ["single_tool", "multi_tool_parallel", "multi_tool_sequential", "reasoning_then_call",
+               "error_recovery", "thinking_off_call"]
+
+
+@pytest.fixture(scope="module")
+def in_process(tiny_gguf_q8_0) -> LlamaCppBackend:
+    return LlamaCppBackend(tiny_gguf_q8_0, n_ctx=4096)
+
+
+@pytest.fixture(scope="module")
+def server_backend(tiny_llama_server) -> OpenAICompatBackend:
+    return OpenAICompatBackend(tiny_llama_server.base_url, context_length=4096)
+
+
+def _turn(backend, turn, session_id="turns"):
+    events = list(backend.stream_turn(turn.history, TOOLS, sampling=GREEDY,
+                                      enable_thinking=turn.thinking, session_id=session_id))
+    assert isinstance(events[-1], TurnComplete)
+    return events
+
+
+def _summary(result):
+    return (result.reasoning or "", result.content,
+            [(c.name, c.arguments) for c in result.tool_calls], [e.message for e in result.errors])
+
+
+@pytest.mark.parametrize("turn", TURNS, ids=lambda t: t.name)
+def test_in_process_reproduces_each_scripted_turn(in_process, turn) -> None:
+    events = _turn(in_process, turn, session_id=f"turn-{turn.name}")
+    complete = events[-1]
+    assert complete.raw + "<|im_end|>" == turn.raw
+    assert _summary(complete.result) == _summary(parse_output(turn.raw, thinking_open=turn.thinking))
+    assert complete.finish_reason == ("tool_calls" if complete.result.tool_calls else "stop")
+    started = [e for e in events if isinstance(e, ToolCallStarted)]
+    completed = [e for e in events if isinstance(e, ToolCallCompleted)]
+    assert len(started) == len(completed) == len(complete.result.tool_calls)
+    assert "".join(e.text for e in events if isinstance(e, ContentDelta)).strip() == complete.result.content
+
+
+@pytest.mark.parametrize("turn", TURNS, ids=lambda t: t.name)
+def test_llama_server_gives_the_same_turn(in_process, server_backend, turn) -> None:
+    ours = _turn(in_process, turn, session_id=f"turn-{turn.name}")[-1]
+    theirs = _turn(server_backend, turn)[-1]
+    assert _summary(theirs.result) == _summary(ours.result)
+    assert theirs.finish_reason == ours.finish_reason
+
+
+def _scripted_executor():
+    results = scripted_tool_results()
+
+    def execute(name: str, arguments: dict) -> ToolOutcome:
+        key = (name, json.dumps(arguments, sort_keys=True))
+        if key not in results:
+            return ToolOutcome(json.dumps({"error": f"no scripted result for {key}"}), True)
+        return ToolOutcome(results[key])
+    return execute
+
+
+def _run_session(backend, conversation_id: str, session_id: str):
+    script = conversation(conversation_id)
+    first_answer = next(i for i, m in enumerate(script["messages"]) if m["role"] == "assistant")
+    messages = [dict(m) for m in script["messages"][:first_answer]]  # system + the user's question
+    agent = Agent(backend, TOOLS, _scripted_executor(), session_id=session_id,
+                  config=AgentConfig(enable_thinking=script["thinking"], sampling=GREEDY))
+    events = list(agent.run(messages))
+    return messages, events
+
+
+def _transcript(messages, events):
+    calls = [(e.round, e.name, e.arguments, e.outcome.content) for e in events if isinstance(e, ToolResultReady)]
+    finished = events[-1]
+    assert isinstance(finished, AgentFinished)
+    return calls, finished.reason, finished.content
+
+
+@pytest.mark.parametrize("conversation_id", MULTI_ROUND)
+def test_agent_session_identical_in_process_and_llama_server(in_process, server_backend, conversation_id) -> None:
+    script = conversation(conversation_id)
+    expected_final = [m for m in script["messages"] if m["role"] == "assistant"][-1]["message"]["content"]
+    ours = _transcript(*_run_session(in_process, conversation_id, f"agent-{conversation_id}"))
+    theirs = _transcript(*_run_session(server_backend, conversation_id, "server"))
+    assert ours == theirs
+    assert ours[1] == "answer" and ours[2] == expected_final
+    assert ours[0], "the scripted session calls tools"
+
+
+def test_in_process_prompt_reuse_evaluates_only_new_tokens(tiny_gguf_q8_0) -> None:
+    backend = LlamaCppBackend(tiny_gguf_q8_0, n_ctx=4096)
+    messages, events = _run_session(backend, "error_recovery", "reuse")
+    usages = [e.usage for e in events if isinstance(e, TurnComplete)]
+    assert len(usages) == 4
+    for previous, current in zip(usages, usages[1:]):
+        # Everything the previous round left in the state is reused...
+        assert current.cached_tokens >= previous.prompt_tokens + previous.completion_tokens - 1
+        # ...so only the new suffix (the tool result turn and the generation prompt) is evaluated.
+        assert current.prompt_tokens_evaluated <= current.prompt_tokens - current.cached_tokens
+        assert current.prompt_tokens_evaluated < 0.25 * current.prompt_tokens
+
+
+def test_sessions_share_one_model_without_cross_talk(tiny_gguf_q8_0) -> None:
+    backend = LlamaCppBackend(tiny_gguf_q8_0, n_ctx=4096)
+    expected = {cid: _transcript(*_run_session(backend, cid, f"solo-{cid}")) for cid in MULTI_ROUND[:4]}
+    got: dict[str, object] = {}
+
+    def worker(cid: str) -> None:
+        got[cid] = _transcript(*_run_session(backend, cid, f"concurrent-{cid}"))
+    threads = [threading.Thread(target=worker, args=(cid,)) for cid in MULTI_ROUND[:4] * 1]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert got == expected
+
+
+def test_cancel_stops_generation(in_process) -> None:
+    cancel = CancelToken()
+    cancel.cancel()
+    turn = TURNS[0]
+    complete = list(in_process.stream_turn(turn.history, TOOLS, sampling=GREEDY, cancel=cancel,
+                                           session_id="cancel"))[-1]
+    assert complete.finish_reason == "cancelled"
+    assert complete.usage.completion_tokens == 0
+
+
+def test_backend_down_is_a_clear_error_and_history_is_kept() -> None:
+    from smol_tools.llama_server import free_port
+
+    backend = OpenAICompatBackend(f"http://127.0.0.1:{free_port()}", timeout_s=5)
+    assert not backend.check().ok
+    assert "cannot reach" in backend.check().message
+    messages = [{"role": "user", "content": "What is the weather in Paris?"}]
+    events = list(Agent(backend, TOOLS, _scripted_executor()).run(messages))
+    assert isinstance(events[-1], AgentFinished) and events[-1].reason == "error"
+    assert "lost the connection" in events[-1].message
+    assert messages == [{"role": "user", "content": "What is the weather in Paris?"}]
+
+
+def test_in_process_check_and_missing_file(in_process, tmp_path) -> None:
+    assert in_process.check().ok
+    with pytest.raises(BackendError, match="no GGUF file"):
+        LlamaCppBackend(tmp_path / "missing.gguf")
