@@ -69,7 +69,8 @@ def cmd_parse(args: argparse.Namespace) -> int:
 def cmd_chat(args: argparse.Namespace) -> int:
     from .terminal_chat import run_terminal_chat
 
-    return run_terminal_chat(model=args.model, think=not args.no_think, max_tokens=args.max_tokens)
+    return run_terminal_chat(args.backend, args.model, args.url, think=not args.no_think,
+                             allow_code=args.allow_code)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,11 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--chunk", type=int, default=1, help="chunk size for --stream")
     parse.set_defaults(func=cmd_parse)
 
-    chat = sub.add_parser("chat", help="a terminal chat with a GGUF model (in-process)")
-    chat.add_argument("--model", required=True,
-                      help="path to a GGUF file, or 'tiny' for the test suite's tiny model")
+    chat = sub.add_parser("chat", help="a terminal agent session with the tools")
+    chat.add_argument("--backend", choices=["llama-cpp-python", "openai", "ollama"],
+                      default="llama-cpp-python")
+    chat.add_argument("--model", default="enfuse/smol-tools-4b-32k:Q4_K_M",
+                      help="in process: a GGUF path, owner/repo:QUANT, or 'tiny' (the test model); "
+                           "servers: the model name")
+    chat.add_argument("--url", default="", help="server URL for --backend openai/ollama")
     chat.add_argument("--no-think", action="store_true")
-    chat.add_argument("--max-tokens", type=int, default=None)
+    chat.add_argument("--allow-code", action="store_true",
+                      help="enable execute_python/shell_command/network tools (sandboxed)")
     chat.set_defaults(func=cmd_chat)
     return parser
 

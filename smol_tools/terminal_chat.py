@@ -1,78 +1,81 @@
-"""A minimal terminal chat over an in-process GGUF: prompt from our template, output through
-our streaming parser, tool calls shown as parsed JSON (they are not executed here)."""
+"""A terminal agent session: any backend, the real tools, every call shown as parsed JSON."""
 
 from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-from .chat_format import load_params, render_prompt
-from .toolcalls import ContentDelta, ReasoningDelta, StreamingParser, ToolCallCompleted, ToolCallFailed
+from .agent import AgentFinished, ContextStatus, RoundStarted, ToolCallChecked, ToolResultReady
+from .backends.base import BackendError
+from .backends.factory import make_backend
+from .chat_session import ChatSession, scripted_tool_overrides
+from .toolcalls import ContentDelta, ReasoningDelta
+from .tools import DANGEROUS_TOOLS, DEMO_WORKSPACE, ToolSession, ToolSettings, default_registry
+
+DIM, RESET = "\x1b[2m", "\x1b[0m"
 
 
-def _resolve_model(model: str) -> tuple[Path, list[dict[str, Any]] | None]:
-    if model == "tiny":
-        # The test suite's tiny model only knows its scripted tools; offer those.
+def build_session(backend_kind: str, model: str, url: str, think: bool, allow_code: bool) -> ChatSession:
+    overrides: dict[str, Any] = {}
+    enabled = None
+    if backend_kind == "llama-cpp-python" and model == "tiny":
+        # The test suite's tiny model knows only its scripted tools and their schemas.
         from tests.fixtures.scripted import load_scripted
         from tests.fixtures.tiny_gguf import ensure_tiny_gguf
 
-        return ensure_tiny_gguf("Q8_0"), load_scripted()["tools"]
-    path = Path(model)
-    if not path.is_file():
-        raise SystemExit(f"error: no GGUF file at {path}")
-    return path, None
+        scripted = load_scripted()["tools"]
+        overrides = scripted_tool_overrides(scripted)
+        enabled = [t["function"]["name"] for t in scripted]
+        model = str(ensure_tiny_gguf("Q8_0"))
+    backend = make_backend(backend_kind, model=model, url=url,  # type: ignore[arg-type]
+                           n_ctx=4096 if overrides else None)
+    registry = default_registry()
+    if enabled is None:
+        enabled = [n for n in registry.names() if allow_code or n not in DANGEROUS_TOOLS]
+    settings = ToolSettings(allow_code_execution=allow_code, workspace_seed=DEMO_WORKSPACE)
+    session = ChatSession(backend, registry, ToolSession.create(settings=settings),
+                          enabled_tools=enabled, schema_overrides=overrides)
+    session.config.enable_thinking = think
+    return session
 
 
-def run_terminal_chat(model: str, think: bool = True, max_tokens: int | None = None) -> int:
-    from llama_cpp import Llama
-
-    params = load_params()
-    path, tools = _resolve_model(model)
-    llm = Llama(model_path=str(path), n_ctx=params.context_length if model != "tiny" else 4096,
-                verbose=False)
-    messages: list[dict[str, Any]] = []
-    print(f"smol-tools chat on {path.name} (empty line or Ctrl-D quits)")
+def run_terminal_chat(backend_kind: str, model: str, url: str = "", think: bool = True,
+                      allow_code: bool = False) -> int:
+    try:
+        session = build_session(backend_kind, model, url, think, allow_code)
+    except (BackendError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    status = session.backend.check()
+    print(f"smol-tools chat — {status.message}; tools: {', '.join(session.enabled_tools or [])}")
+    print("(empty line or Ctrl-D quits)")
     while True:
         try:
-            user = input("you> ").strip()
+            text = input("\nyou> ").strip()
         except EOFError:
             return 0
-        if not user:
+        if not text:
             return 0
-        messages.append({"role": "user", "content": user})
-        prompt = render_prompt(messages, tools, enable_thinking=think)
-        parser = StreamingParser(thinking_open=True)
-        stream = llm.create_completion(prompt, max_tokens=max_tokens or params.max_tokens,
-                                       stop=list(params.stop), stream=True, **_sampling(params))
-        for chunk in stream:
-            _show(parser.feed(chunk["choices"][0]["text"]))
-        _show(parser.finish())
-        result = parser.result
-        print()
-        messages.append({
-            "role": "assistant", "content": result.content, "reasoning_content": result.reasoning or "",
-            "tool_calls": [{"type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                           for c in result.tool_calls],
-        })
+        for event in session.send(text):
+            _show(event)
 
 
-def _sampling(params) -> dict[str, Any]:
-    s = params.sampling
-    return {"temperature": s["temperature"], "top_p": s["top_p"], "top_k": s["top_k"],
-            "min_p": s["min_p"], "repeat_penalty": s["repeat_penalty"]}
-
-
-def _show(events) -> None:
-    for event in events:
-        if isinstance(event, ReasoningDelta):
-            sys.stdout.write(f"\x1b[2m{event.text}\x1b[0m")
-        elif isinstance(event, ContentDelta):
-            sys.stdout.write(event.text)
-        elif isinstance(event, ToolCallCompleted):
-            call = {"name": event.call.name, "arguments": event.call.arguments}
-            sys.stdout.write(f"\n[tool call] {json.dumps(call, ensure_ascii=False)}\n")
-        elif isinstance(event, ToolCallFailed):
-            sys.stdout.write(f"\n[malformed tool call] {event.error.message}\n")
-        sys.stdout.flush()
+def _show(event: Any) -> None:
+    if isinstance(event, RoundStarted) and event.round > 1:
+        sys.stdout.write(f"\n{DIM}— round {event.round} —{RESET}\n")
+    elif isinstance(event, ReasoningDelta):
+        sys.stdout.write(f"{DIM}{event.text}{RESET}")
+    elif isinstance(event, ContentDelta):
+        sys.stdout.write(event.text)
+    elif isinstance(event, ToolCallChecked):
+        verdict = "schema ok" if event.ok else "; ".join(event.problems)
+        sys.stdout.write(f"\n[call {event.index + 1}] {json.dumps({'name': event.name, 'arguments': event.arguments}, ensure_ascii=False)} ({verdict})")
+    elif isinstance(event, ToolResultReady):
+        label = "error" if event.outcome.is_error else "result"
+        sys.stdout.write(f"\n[{label} {event.index + 1}, {event.seconds:.2f}s] {event.outcome.content[:500]}")
+    elif isinstance(event, ContextStatus) and event.note:
+        sys.stdout.write(f"\n{DIM}[{event.note}]{RESET}")
+    elif isinstance(event, AgentFinished) and event.reason != "answer":
+        sys.stdout.write(f"\n[{event.reason}] {event.message}")
+    sys.stdout.flush()

@@ -1,0 +1,78 @@
+"""One user's session: history, tools, workspace, and the agent that continues it.
+
+The terminal chat and the Gradio app both drive this; it owns no UI and no transport."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping, Sequence
+
+from .agent import Agent, AgentConfig, AgentEvent, ManualHandler, ToolOutcome
+from .backends.base import Backend, CancelToken
+from .tools import ToolRegistry, ToolSession, default_registry
+
+EXPORT_FORMAT = "smol-tools-session/1"
+
+
+@dataclass
+class ChatSession:
+    backend: Backend
+    registry: ToolRegistry = field(default_factory=default_registry)
+    tool_session: ToolSession = field(default_factory=ToolSession.create)
+    enabled_tools: list[str] | None = None  # None: every registry tool
+    custom_tools: list[dict[str, Any]] = field(default_factory=list)  # schemas answered manually
+    schema_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> OpenAI tool
+    config: AgentConfig = field(default_factory=AgentConfig)
+    system_prompt: str | None = None
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def tool_schemas(self) -> list[dict[str, Any]]:
+        schemas = [self.schema_overrides.get(s["function"]["name"], s)
+                   for s in self.registry.schemas(self.enabled_tools)]
+        return schemas + list(self.custom_tools)
+
+    def _execute(self, name: str, arguments: dict[str, Any]) -> ToolOutcome:
+        result = self.registry.execute(name, arguments, self.tool_session)
+        return ToolOutcome(result.content, result.is_error, result.data)
+
+    def _implemented(self, name: str) -> bool:
+        return self.registry.get(name) is not None and not any(
+            t["function"]["name"] == name for t in self.custom_tools)
+
+    def send(self, text: str, *, cancel: CancelToken | None = None,
+             manual: ManualHandler | None = None) -> Iterator[AgentEvent]:
+        """Add the user's message and run the agent until it answers (or stops)."""
+        if not self.messages and self.system_prompt:
+            self.messages.append({"role": "system", "content": self.system_prompt})
+        self.messages.append({"role": "user", "content": text})
+        agent = Agent(self.backend, self.tool_schemas(), self._execute, config=self.config,
+                      manual=manual, session_id=self.session_id, implemented=self._implemented)
+        yield from agent.run(self.messages, cancel)
+
+    def export(self) -> dict[str, Any]:
+        """The whole session as OpenAI messages + tools: re-importable, for bug reports."""
+        return {"format": EXPORT_FORMAT, "messages": self.messages, "tools": self.tool_schemas(),
+                "enable_thinking": self.config.enable_thinking}
+
+    def export_json(self) -> str:
+        return json.dumps(self.export(), ensure_ascii=False, indent=2)
+
+    def load(self, data: Mapping[str, Any]) -> None:
+        if data.get("format") != EXPORT_FORMAT or not isinstance(data.get("messages"), list):
+            raise ValueError(f"not a {EXPORT_FORMAT} export")
+        self.messages = [dict(m) for m in data["messages"]]
+        known = set(self.registry.names())
+        self.custom_tools = [t for t in data.get("tools", []) if t["function"]["name"] not in known]
+
+    def reset(self) -> None:
+        self.messages = []
+        self.session_id = uuid.uuid4().hex
+
+
+def scripted_tool_overrides(tools: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Use these schemas in the prompt for tools of the same name (the tiny model knows only the
+    schemas it was trained with)."""
+    return {t["function"]["name"]: dict(t) for t in tools}
