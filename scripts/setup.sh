@@ -24,6 +24,19 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)
 PY
 
+# System packages the tests need: Go (Ollama template check) and Chromium (browser test).
+if [ "$PROFILE" = test ]; then
+  missing=()
+  command -v go >/dev/null 2>&1 || missing+=(golang-go)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing system packages: ${missing[*]}"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating virtual environment in $VENV"
   "$PYTHON" -m venv "$VENV"
