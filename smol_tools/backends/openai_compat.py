@@ -59,7 +59,8 @@ class OpenAICompatBackend:
 
     def count_tokens(self, text: str) -> int:
         try:
-            response = httpx.post(f"{self.base_url}/tokenize", json={"content": text}, timeout=30)
+            response = httpx.post(f"{self.base_url}/tokenize", json={"content": text},
+                                  timeout=min(30.0, self.timeout_s))
             response.raise_for_status()
             return len(response.json()["tokens"])
         except (httpx.HTTPError, KeyError, ValueError):
@@ -117,10 +118,10 @@ class OpenAICompatBackend:
                                                                function.arguments if function else None)
                         if choice.finish_reason:
                             finish = choice.finish_reason
-        except openai.APIConnectionError as exc:
-            raise BackendError(f"lost the connection to {self.base_url}: {exc.__cause__ or exc}") from exc
-        except openai.APITimeoutError as exc:
+        except (openai.APITimeoutError, httpx.TimeoutException) as exc:  # before its base class
             raise BackendError(f"{self.base_url} did not answer within {self.timeout_s:g}s") from exc
+        except (openai.APIConnectionError, httpx.TransportError) as exc:
+            raise BackendError(f"lost the connection to {self.base_url}: {exc.__cause__ or exc}") from exc
         except openai.APIStatusError as exc:
             raise BackendError(f"{self.base_url} answered HTTP {exc.status_code}: {exc.message}") from exc
         except (httpx.HTTPError, ValueError) as exc:
