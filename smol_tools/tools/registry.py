@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 
@@ -77,9 +78,39 @@ class ToolRegistry:
 
 
 def _capped(result: ToolResult, limit: int) -> ToolResult:
-    """A last guard on context use; tools shorten their own output more gracefully first."""
+    """A last guard on context use; tools shorten their own output more gracefully first.
+
+    JSON results stay valid JSON (long strings inside are shortened), so the model can still
+    read the structure; other text is cut with a note."""
     if len(result.content) <= limit:
         return result
     dropped = len(result.content) - limit
-    content = result.content[:limit] + f"\n[truncated: {dropped} more characters]"
+    content = _shrink_json(result.content, limit)
+    if content is None:
+        content = result.content[:limit] + f"\n[truncated: {dropped} more characters]"
     return ToolResult(content=content, is_error=result.is_error, data=result.data)
+
+
+def _shrink_json(text: str, limit: int) -> str | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    budget = limit
+    while budget > 50:
+        shrunk = _shorten_strings(value, budget)
+        encoded = json.dumps(shrunk, ensure_ascii=False)
+        if len(encoded) <= limit:
+            return encoded
+        budget //= 2
+    return None
+
+
+def _shorten_strings(value, budget: int):
+    if isinstance(value, str) and len(value) > budget:
+        return value[:budget] + f"... [truncated: {len(value) - budget} more characters]"
+    if isinstance(value, list):
+        return [_shorten_strings(v, budget) for v in value]
+    if isinstance(value, dict):
+        return {k: _shorten_strings(v, budget) for k, v in value.items()}
+    return value
