@@ -11,6 +11,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from .agent import Agent, AgentConfig, AgentEvent, ManualHandler, ToolOutcome
 from .backends.base import Backend, CancelToken
+from .tool_schema import portable_tools
 from .tools import ToolRegistry, ToolSession, default_registry
 
 EXPORT_FORMAT = "smol-tools-session/1"
@@ -30,9 +31,11 @@ class ChatSession:
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def tool_schemas(self) -> list[dict[str, Any]]:
+        """The schemas the prompt shows, in the portable form every runtime renders alike (the
+        tools still enforce their full schemas when they run)."""
         schemas = [self.schema_overrides.get(s["function"]["name"], s)
                    for s in self.registry.schemas(self.enabled_tools)]
-        return schemas + list(self.custom_tools)
+        return portable_tools(schemas + list(self.custom_tools))
 
     def _execute(self, name: str, arguments: dict[str, Any]) -> ToolOutcome:
         result = self.registry.execute(name, arguments, self.tool_session)
@@ -65,7 +68,19 @@ class ChatSession:
             raise ValueError(f"not a {EXPORT_FORMAT} export")
         self.messages = [dict(m) for m in data["messages"]]
         known = set(self.registry.names())
-        self.custom_tools = [t for t in data.get("tools", []) if t["function"]["name"] not in known]
+        tools = data.get("tools", [])
+        self.custom_tools = [t for t in tools if t["function"]["name"] not in known]
+        if "tools" in data:
+            # Reproduce the prompt the export was made with: the same registry tools on, with
+            # the schemas the model saw (they can differ from the registry's, e.g. the tiny
+            # model's scripted ones).
+            builtin = [dict(t) for t in tools if t["function"]["name"] in known]
+            self.enabled_tools = [t["function"]["name"] for t in builtin]
+            defaults = {s["function"]["name"]: s for s in self.registry.schemas(self.enabled_tools)}
+            self.schema_overrides = {t["function"]["name"]: t for t in builtin
+                                     if t != defaults[t["function"]["name"]]}
+        if "enable_thinking" in data:
+            self.config.enable_thinking = bool(data["enable_thinking"])
 
     def reset(self) -> None:
         self.messages = []

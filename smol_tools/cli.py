@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-ENGINES = ("jinja",)
+ENGINES = ("jinja", "llama", "ollama")
 
 
 def _read_json(path: str) -> Any:
@@ -36,15 +36,39 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .chat_format import TemplateRenderError, render_prompt
 
     messages, tools = _load_conversation(args.messages, args.tools)
+    options = {"add_generation_prompt": not args.no_generation_prompt,
+               "enable_thinking": not args.no_think}
     try:
-        prompt = render_prompt(messages, tools, add_generation_prompt=not args.no_generation_prompt,
-                               enable_thinking=not args.no_think)
-    except TemplateRenderError as exc:
+        if args.engine == "jinja":
+            prompt = render_prompt(messages, tools, **options)
+        elif args.engine == "ollama":
+            from .ollama_render import render_with_ollama_template
+
+            prompt = render_with_ollama_template(messages, tools, **options)
+        else:
+            prompt = _render_with_llama_server(args.gguf, messages, tools, **options)
+    except (TemplateRenderError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(prompt)
     sys.stdout.flush()
     return 0
+
+
+def _render_with_llama_server(gguf: str | None, messages: list, tools: list | None, *,
+                              add_generation_prompt: bool, enable_thinking: bool) -> str:
+    """llama.cpp's own Jinja engine: a llama-server renders with the template inside `gguf`."""
+    from .llama_server import LlamaServer
+
+    if not gguf:
+        raise ValueError("--engine llama needs --gguf PATH (the template is read from the GGUF)")
+    payload = {"messages": messages, "add_generation_prompt": add_generation_prompt,
+               "chat_template_kwargs": {"enable_thinking": enable_thinking}}
+    if tools:
+        payload["tools"] = tools
+    # --no-prefill-assistant: a trailing assistant turn is finished, as in transformers.
+    with LlamaServer(Path(gguf), ctx_size=2048, extra_args=["--no-prefill-assistant"]) as server:
+        return server.post("/apply-template", payload)["prompt"]
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
@@ -80,7 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     render = sub.add_parser("render", help="print the exact prompt for a conversation")
     render.add_argument("--messages", required=True, help="JSON file of OpenAI messages ('-' = stdin)")
     render.add_argument("--tools", help="JSON file of OpenAI tools")
-    render.add_argument("--engine", choices=ENGINES, default="jinja")
+    render.add_argument("--engine", choices=ENGINES, default="jinja",
+                        help="jinja: our renderer (= transformers); llama: llama.cpp's Jinja engine "
+                             "in llama-server (needs --gguf); ollama: the Go template as Ollama runs it")
+    render.add_argument("--gguf", help="GGUF whose embedded template --engine llama uses")
     render.add_argument("--no-generation-prompt", action="store_true")
     render.add_argument("--no-think", action="store_true", help="render with enable_thinking=false")
     render.set_defaults(func=cmd_render)

@@ -1,0 +1,3 @@
+module smoltools.local/ollamarender
+
+go 1.19
