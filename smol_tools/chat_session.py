@@ -32,9 +32,12 @@ class ChatSession:
 
     def tool_schemas(self) -> list[dict[str, Any]]:
         """The schemas the prompt shows, in the portable form every runtime renders alike (the
-        tools still enforce their full schemas when they run)."""
-        schemas = [self.schema_overrides.get(s["function"]["name"], s)
-                   for s in self.registry.schemas(self.enabled_tools)]
+        tools still enforce their full schemas when they run). In `enabled_tools` order when
+        given: the order is part of the prompt, so an imported session (or the tiny model's
+        scripted tool list) renders exactly as it did."""
+        by_name = {s["function"]["name"]: s for s in self.registry.schemas(self.enabled_tools)}
+        order = list(dict.fromkeys(self.enabled_tools)) if self.enabled_tools is not None else list(by_name)
+        schemas = [self.schema_overrides.get(name, by_name[name]) for name in order]
         return portable_tools(schemas + list(self.custom_tools))
 
     def _execute(self, name: str, arguments: dict[str, Any]) -> ToolOutcome:
@@ -76,7 +79,7 @@ class ChatSession:
             # model's scripted ones).
             builtin = [dict(t) for t in tools if t["function"]["name"] in known]
             self.enabled_tools = [t["function"]["name"] for t in builtin]
-            defaults = {s["function"]["name"]: s for s in self.registry.schemas(self.enabled_tools)}
+            defaults = {s["function"]["name"]: s for s in portable_tools(self.registry.schemas(self.enabled_tools))}
             self.schema_overrides = {t["function"]["name"]: t for t in builtin
                                      if t != defaults[t["function"]["name"]]}
         if "enable_thinking" in data:

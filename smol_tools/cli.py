@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="a terminal agent session with the tools")
     chat.add_argument("--backend", choices=["llama-cpp-python", "openai", "ollama"],
                       default="llama-cpp-python")
-    chat.add_argument("--model", default="enfuse/smol-tools-4b-32k:Q4_K_M",
+    chat.add_argument("--model", default="enfuse/smol-tools-4b-32k-GGUF:Q4_K_M",
                       help="in process: a GGUF path, owner/repo:QUANT, or 'tiny' (the test model); "
                            "servers: the model name")
     chat.add_argument("--url", default="", help="server URL for --backend openai/ollama")

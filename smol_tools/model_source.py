@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-DEFAULT_REPO = "enfuse/smol-tools-4b-32k"  # the model card ships its GGUFs in this repo
+DEFAULT_REPO = "enfuse/smol-tools-4b-32k-GGUF"  # where `smol-tools package --publish` uploads the quants
 DEFAULT_QUANT = "Q4_K_M"
 _REPO_SPEC = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+)(?::(?P<quant>[\w]+))?$")
 
@@ -36,11 +36,17 @@ def resolve_gguf(spec: str) -> Path:
     if not match:
         raise ModelSourceError(f"{spec!r} is neither a GGUF file nor a Hub repo like owner/name:Q4_K_M")
     from huggingface_hub import hf_hub_download, list_repo_files
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
     repo, quant = match["repo"], (match["quant"] or DEFAULT_QUANT)
+    # A file downloaded before needs no network: try the Hub naming convention in the cache.
+    conventional = f"{repo.split('/')[1].removesuffix('-GGUF')}-{quant.lower()}.gguf"
+    try:
+        return Path(hf_hub_download(repo, conventional, local_files_only=True))
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        pass
     try:
         filename = pick_quant_file(list_repo_files(repo), quant)
         return Path(hf_hub_download(repo, filename))
-    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
+    except Exception as exc:  # the Hub client's transport raises its own types (httpx2, ...)
         raise ModelSourceError(f"could not download {quant} from {repo}: {exc}") from exc

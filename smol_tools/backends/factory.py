@@ -10,13 +10,13 @@ BackendKind = Literal["llama-cpp-python", "openai", "ollama"]
 
 
 def make_backend(kind: BackendKind, *, model: str = "", url: str = "", n_ctx: int | None = None,
-                 api_key: str | None = None) -> Backend:
+                 api_key: str | None = None, n_threads: int | None = None) -> Backend:
     """`model` is a GGUF path or `owner/repo:QUANT` in process, else the server's model name."""
     if kind == "llama-cpp-python":
         from ..model_source import resolve_gguf
         from .llama_cpp import LlamaCppBackend
 
-        return LlamaCppBackend(resolve_gguf(model), n_ctx=n_ctx)
+        return LlamaCppBackend(resolve_gguf(model), n_ctx=n_ctx, n_threads=n_threads)
     if kind == "openai":
         from .openai_compat import OpenAICompatBackend
 

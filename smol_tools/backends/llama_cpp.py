@@ -164,7 +164,8 @@ class LlamaCppBackend:
                     if first_token_at is None:
                         first_token_at = time.perf_counter()
                         perf = llama_cpp.llama_perf_context(ctx)
-                        usage.prompt_tokens_evaluated = perf.n_p_eval + perf.n_eval
+                        # Counters may include a decode beyond the prompt; clamp to the prompt.
+                        usage.prompt_tokens_evaluated = min(len(tokens), perf.n_p_eval + perf.n_eval)
                         usage.cached_tokens = len(tokens) - usage.prompt_tokens_evaluated
                         usage.prompt_seconds = first_token_at - started
                     if token in model.stop_ids:

@@ -1,0 +1,374 @@
+"""smol-tools demo: watch every tool call as parsed JSON, on any backend.
+
+UI only: widgets, their events and the named API endpoints. Everything they do is in
+`smol_tools.app` (sessions, backends, rendering of agent events). Run `python app.py`; the
+environment variables are listed in smol_tools/app/config.py and the README.
+"""
+
+# No `from __future__ import annotations`: gr.api reads real type hints for the API schema.
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tiny offline model lives in tests/
+
+from smol_tools.app.backend_choice import KIND_LABELS  # noqa: E402
+from smol_tools.app.config import QUANTS, TINY, AppConfig  # noqa: E402
+from smol_tools.app.custom_tools import EXAMPLE as CUSTOM_TOOLS_EXAMPLE  # noqa: E402
+from smol_tools.app.examples import example_labels, example_rows  # noqa: E402
+from smol_tools.app.render import CSS, render_history, render_metrics  # noqa: E402
+from smol_tools.app.service import LOCKED, DemoService  # noqa: E402
+from smol_tools.app.session import AppSession, SessionBusy  # noqa: E402
+from smol_tools.app.tools_panel import danger_warning, tool_choices  # noqa: E402
+from smol_tools.app.transcript import TurnRecord  # noqa: E402
+from smol_tools.tools import default_registry  # noqa: E402
+
+log = logging.getLogger("smol_tools.app")
+GENERATE = "generate"  # one concurrency group for everything that runs the model
+
+
+def build_demo(service: DemoService) -> gr.Blocks:
+    config = service.config
+
+    def session(request: gr.Request) -> AppSession:
+        return service.session(request.session_hash)
+
+    # -- pieces of the page, from a session --------------------------------------------------
+    def banner(s: AppSession) -> str:
+        limit = f" · context {s.context_limit:,} tokens" if s.opened.ok else ""
+        text = f"**Backend:** {s.opened.label}{limit}"
+        if s.opened.notice:
+            return f'<div class="st-banner">\n\n{text}\n\n⚠ {s.opened.notice}\n\n</div>'
+        return f'<div class="st-banner-ok">\n\n{text}\n\n</div>'
+
+    def metrics(s: AppSession, turns: list[TurnRecord] | None = None) -> str:
+        return render_metrics(s.turns if turns is None else turns, s.context_limit)
+
+    def manual_prompt(s: AppSession) -> tuple[Any, str]:
+        runner = s.runner
+        request = runner.pending_manual if runner is not None else None
+        if request is None:
+            return gr.update(visible=False), ""
+        args = json.dumps(request.arguments, ensure_ascii=False)
+        return gr.update(visible=True), f"✍ **Manual mode**: type the result of `{request.name}` `{args}`"
+
+    # -- page ------------------------------------------------------------------------------
+    with gr.Blocks(title="smol-tools: tool calls you can see") as demo:
+        gr.Markdown("# smol-tools · tool calls you can see\n"
+                    "Every call the model makes, as it makes it: the raw `<tool_call>` text, the "
+                    "parsed JSON, the schema check, the result and the timing, round by round.")
+        banner_md = gr.Markdown(elem_id="st-banner")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(label="Conversation", height=640, elem_id="st-chat",
+                                     buttons=["copy", "copy_all"], feedback_options=None,
+                                     group_consecutive_messages=False, layout="panel",
+                                     placeholder="Ask something that needs a tool, or pick an example below.")
+                with gr.Row():
+                    msg = gr.Textbox(show_label=False, placeholder="Message (Enter to send)",
+                                     scale=8, elem_id="st-msg", autofocus=True)
+                    send_btn = gr.Button("Send", variant="primary", scale=1, elem_id="st-send")
+                    stop_btn = gr.Button("Stop", variant="stop", scale=1, elem_id="st-stop")
+                with gr.Group(visible=False) as manual_box:
+                    manual_md = gr.Markdown()
+                    with gr.Row():
+                        manual_text = gr.Textbox(label="Manual tool result", scale=8,
+                                                 placeholder='e.g. {"temperature_c": 21}')
+                        manual_btn = gr.Button("Submit result", scale=1)
+                gr.Examples(examples=example_rows(service.default.tiny), inputs=[msg],
+                            example_labels=example_labels(service.default.tiny),
+                            label="Examples (the card's scenarios)")
+            with gr.Column(scale=2):
+                metrics_md = gr.Markdown(elem_id="st-metrics")
+                with gr.Row():
+                    thinking = gr.Checkbox(label="Thinking (reasoning before answering)", value=True)
+                    greedy = gr.Checkbox(label="Greedy decoding (reproducible)")
+                max_rounds = gr.Slider(1, 50, value=20, step=1, label="Max tool rounds per message")
+                new_btn = gr.Button("New session (clear chat, fresh workspace)")
+                with gr.Accordion("Backend", open=False):
+                    kind = gr.Radio([(label, k) for k, label in KIND_LABELS.items()], label="Runtime",
+                                    value=config.backend)
+                    model = gr.Textbox(label="Model", value=config.model or config.model_spec().partition(":")[0],
+                                       info="In process: a Hub repo (owner/name), a local .gguf path, or "
+                                            f"'{TINY}'. Servers: the model name they serve.")
+                    quant = gr.Dropdown(list(QUANTS), value=config.quant if config.quant in QUANTS else QUANTS[0],
+                                        label="Quant (Hub repos)", allow_custom_value=True)
+                    url = gr.Textbox(label="Server URL", value=config.url,
+                                     placeholder="http://127.0.0.1:8080 (llama-server) · http://127.0.0.1:11434 (Ollama)")
+                    with gr.Row():
+                        test_btn = gr.Button("Test connection", interactive=not config.lock_backend)
+                        connect_btn = gr.Button("Connect", variant="primary",
+                                                interactive=not config.lock_backend)
+                    backend_md = gr.Markdown(LOCKED if config.lock_backend else "")
+                with gr.Accordion("Tools", open=False):
+                    registry = default_registry()
+                    tools = gr.CheckboxGroup(tool_choices(registry), label="Tools the model sees")
+                    gr.Markdown(danger_warning(config.allow_code, config.allow_network))
+                    custom = gr.Code(label="Custom tools (JSON schemas, answered by you)", language="json",
+                                     interactive=True, value="", lines=6, max_lines=20)
+                    example_btn = gr.Button("Insert an example custom tool", size="sm")
+                    manual = gr.Checkbox(label="Manual mode: I type each tool's result instead of running it")
+                    apply_btn = gr.Button("Apply tools")
+                    tools_md = gr.Markdown(elem_id="st-tools-status")
+                with gr.Accordion("Workspace, outbox, calendar", open=False):
+                    workspace_json = gr.JSON(label="This session only")
+                    with gr.Row():
+                        refresh_btn = gr.Button("Refresh")
+                        upload_btn = gr.UploadButton("Add a text file", file_count="single")
+                with gr.Accordion("Export / import (bug reports)", open=False):
+                    with gr.Row():
+                        export_btn = gr.Button("Export session")
+                        download = gr.DownloadButton("Download JSON", value=None)
+                    session_json = gr.Code(label="Session JSON (OpenAI messages + tools)", language="json",
+                                           interactive=True, lines=10, max_lines=24)
+                    with gr.Row():
+                        import_btn = gr.Button("Import the JSON above")
+                        import_upload = gr.UploadButton("Import a file", file_count="single")
+                    io_md = gr.Markdown()
+
+        # -- handlers ----------------------------------------------------------------------
+        def on_load(request: gr.Request):
+            s = session(request)
+            return (banner(s), render_history(s.turns), metrics(s), s.chat.enabled_tools or [],
+                    s.chat.config.enable_thinking, s.greedy, s.chat.config.max_rounds, s.manual_mode,
+                    s.workspace_view())
+
+        def on_send(text: str, request: gr.Request):
+            s = session(request)
+            text = (text or "").strip()
+            if not text:
+                yield gr.update(), gr.update(), gr.update(), gr.update(), gr.update(), gr.update()
+                return
+            before = list(s.turns)
+            try:
+                runner = s.start_turn(text)
+            except SessionBusy as exc:
+                gr.Warning(str(exc))
+                yield gr.update(), gr.update(), gr.update(), gr.update(), gr.update(), gr.update()
+                return
+            for turn in runner.updates():
+                history = before + [turn]
+                box, prompt = manual_prompt(s)
+                yield render_history(history), metrics(s, history), "", box, prompt, gr.update()
+            yield gr.update(), gr.update(), "", gr.update(visible=False), "", s.workspace_view()
+
+        def on_stop(request: gr.Request) -> None:
+            if not session(request).stop():
+                gr.Info("Nothing is running.")
+
+        def on_manual(text: str, request: gr.Request):
+            if not session(request).submit_manual(text):
+                gr.Warning("No tool call is waiting for a result.")
+            return ""
+
+        def on_new(request: gr.Request):
+            s = session(request)
+            s.new_session()
+            return [], metrics(s), s.workspace_view(), "", None
+
+        def on_options(think: bool, greedy_on: bool, rounds: float, request: gr.Request) -> None:
+            session(request).set_options(thinking=think, greedy=greedy_on, max_rounds=int(rounds))
+
+        def on_test(kind_v: str, model_v: str, quant_v: str, url_v: str) -> str:
+            result = service.test_connection(kind_v, model_v, quant_v, url_v)
+            return ("✓ " if result.ok else "✗ ") + result.message
+
+        def on_connect(kind_v: str, model_v: str, quant_v: str, url_v: str, request: gr.Request,
+                       progress=gr.Progress(track_tqdm=True)):
+            progress(0, desc="Opening the backend (a Hub model downloads once)")
+            result = service.connect(request.session_hash, kind_v, model_v, quant_v, url_v)
+            s = session(request)
+            return (("✓ " if result.ok else "✗ ") + result.message, banner(s), s.chat.enabled_tools or [],
+                    s.greedy, metrics(s))
+
+        def on_tools(enabled: list[str], custom_text: str, manual_on: bool, request: gr.Request) -> str:
+            problems = session(request).set_tools(enabled or [], custom_text or "", bool(manual_on))
+            if problems:
+                return "✗ **Not applied:**\n" + "\n".join(f"- {p}" for p in problems)
+            s = session(request)
+            names = [t["function"]["name"] for t in s.chat.tool_schemas()]
+            return f"✓ The model now sees {len(names)} tool(s): {', '.join(names) or 'none'}."
+
+        def on_export(request: gr.Request):
+            s = session(request)
+            text = s.export_json()
+            folder = Path(tempfile.gettempdir()) / "smol-tools-exports"
+            folder.mkdir(exist_ok=True)
+            path = folder / f"smol-tools-session-{time.strftime('%Y%m%d-%H%M%S')}-{s.key[:8]}.json"
+            path.write_text(text, encoding="utf-8")
+            return text, str(path), f"Exported {len(s.chat.messages)} messages."
+
+        def do_import(text: str, request: gr.Request):
+            s = session(request)
+            try:
+                s.import_json(text or "")
+            except (ValueError, SessionBusy) as exc:
+                return f"✗ {exc}", gr.update(), gr.update(), gr.update(), gr.update(), gr.update()
+            customs = json.dumps(s.chat.custom_tools, ensure_ascii=False, indent=2) if s.chat.custom_tools else ""
+            return (f"✓ Imported {len(s.chat.messages)} messages.", render_history(s.turns), metrics(s),
+                    s.chat.enabled_tools or [], customs, s.chat.config.enable_thinking)
+
+        def on_import_file(file: Any, request: gr.Request):
+            text = Path(file).read_text(encoding="utf-8", errors="replace") if file else ""
+            return (text, *do_import(text, request))
+
+        def on_upload(file: Any, request: gr.Request):
+            s = session(request)
+            if file:
+                try:
+                    s.put_file(Path(file).name, Path(file).read_text(encoding="utf-8"))
+                except (ValueError, UnicodeDecodeError) as exc:
+                    gr.Warning(f"Not added: {exc}")
+            return s.workspace_view()
+
+        def on_refresh(request: gr.Request):
+            return session(request).workspace_view()
+
+        def on_unload(request: gr.Request) -> None:
+            service.sessions.drop(request.session_hash)
+
+        private: dict[str, Any] = {"api_visibility": "private"}
+        light: dict[str, Any] = {**private, "concurrency_limit": None}  # never wait behind the model
+        demo.load(on_load, None, [banner_md, chatbot, metrics_md, tools, thinking, greedy, max_rounds, manual,
+                                  workspace_json], **light)
+        send_outputs = [chatbot, metrics_md, msg, manual_box, manual_md, workspace_json]
+        for trigger in (msg.submit, send_btn.click):
+            trigger(on_send, [msg], send_outputs, concurrency_id=GENERATE,
+                    concurrency_limit=config.concurrency, show_progress="hidden", **private)
+        stop_btn.click(on_stop, None, None, **light)
+        manual_btn.click(on_manual, [manual_text], [manual_text], **light)
+        manual_text.submit(on_manual, [manual_text], [manual_text], **light)
+        new_btn.click(on_new, None, [chatbot, metrics_md, workspace_json, session_json, download], **light)
+        for option in (thinking, greedy, max_rounds):
+            option.change(on_options, [thinking, greedy, max_rounds], None, **light)
+        test_btn.click(on_test, [kind, model, quant, url], [backend_md], **light)
+        connect_btn.click(on_connect, [kind, model, quant, url], [backend_md, banner_md, tools, greedy, metrics_md],
+                          concurrency_id=GENERATE, concurrency_limit=config.concurrency, **private)
+        apply_btn.click(on_tools, [tools, custom, manual], [tools_md], **light)
+        example_btn.click(lambda: CUSTOM_TOOLS_EXAMPLE, None, [custom], **light)
+        refresh_btn.click(on_refresh, None, [workspace_json], **light)
+        upload_btn.upload(on_upload, [upload_btn], [workspace_json], **light)
+        export_btn.click(on_export, None, [session_json, download, io_md], **light)
+        import_outputs = [io_md, chatbot, metrics_md, tools, custom, thinking]
+        import_btn.click(do_import, [session_json], import_outputs, **light)
+        import_upload.upload(on_import_file, [import_upload], [session_json, *import_outputs], **light)
+        demo.unload(on_unload)
+
+        # -- named API endpoints (stable; for gradio_client, tests and scripts) -------------
+        # Each returns JSON text: gradio_client would take any returned dict with a "path" key
+        # (read_file's arguments!) for a file to download, so structures travel as strings.
+        def send(message: str, request: gr.Request) -> str:
+            """Send a message; return that turn's transcript: rounds, calls with parsed
+            arguments, schema checks, results, timings, the answer and how the turn ended."""
+            s = session(request)
+            if not message.strip():
+                raise gr.Error("the message is empty")
+            try:
+                turn = s.run_turn(message)
+            except SessionBusy as exc:
+                raise gr.Error(str(exc)) from None
+            return _json({"turn": len(s.turns), "backend": s.opened.label, **turn.to_dict()})
+
+        def history(request: gr.Request) -> str:
+            """Every turn of this session, as `send` returns them."""
+            return _json([t.to_dict() for t in session(request).turns])
+
+        def chat_messages(request: gr.Request) -> str:
+            """The chat exactly as the UI shows it (Gradio messages with metadata)."""
+            return _json(render_history(session(request).turns))
+
+        def status(request: gr.Request) -> str:
+            """Backend, tools, options and size of this session."""
+            return _json(service.status(request.session_hash))
+
+        def set_backend(kind: str, model: str, url: str, quant: str, request: gr.Request) -> str:
+            """Switch this session to a backend (kind: llama-cpp-python | openai | ollama); the
+            conversation is kept."""
+            result = service.connect(request.session_hash, kind, model, quant, url)
+            return _json({"ok": result.ok, "message": result.message})
+
+        def test_connection(kind: str, model: str, url: str, quant: str) -> str:
+            """Check a backend without switching to it."""
+            result = service.test_connection(kind, model, quant, url)
+            return _json({"ok": result.ok, "message": result.message})
+
+        def set_tools(enabled: list[str], custom_tools: str, manual: bool, request: gr.Request) -> str:
+            """Choose the tools the model sees; custom tools are JSON schemas answered manually."""
+            problems = session(request).set_tools(enabled, custom_tools, manual)
+            return _json({"ok": not problems, "problems": problems, "status": service.status(request.session_hash)})
+
+        def set_options(thinking: bool, greedy: bool, max_rounds: int, request: gr.Request) -> str:
+            """Thinking on/off, greedy decoding and the tool-round limit for this session."""
+            session(request).set_options(thinking=thinking, greedy=greedy, max_rounds=max_rounds)
+            return status(request)
+
+        def reset(request: gr.Request) -> str:
+            """New session: clear the history, fresh workspace, outbox and calendar."""
+            session(request).new_session()
+            return status(request)
+
+        def stop(request: gr.Request) -> bool:
+            """Stop the running turn (True if one was running)."""
+            return session(request).stop()
+
+        def submit_manual(result: str, request: gr.Request) -> bool:
+            """Answer the call that waits for a manual result (see `status`'s waiting_for)."""
+            return session(request).submit_manual(result)
+
+        def export_session(request: gr.Request) -> str:
+            """The whole session as JSON: OpenAI messages + tools, re-importable."""
+            return session(request).export_json()
+
+        def import_session(data: str, request: gr.Request) -> str:
+            """Load an export into this session."""
+            try:
+                session(request).import_json(data)
+            except (ValueError, SessionBusy) as exc:
+                raise gr.Error(str(exc)) from None
+            return status(request)
+
+        def workspace(request: gr.Request) -> str:
+            """This session's workspace files, outbox and calendar."""
+            return _json(session(request).workspace_view())
+
+        def put_file(path: str, text: str, request: gr.Request) -> str:
+            """Write a text file into this session's workspace."""
+            try:
+                session(request).put_file(path, text)
+            except ValueError as exc:
+                raise gr.Error(str(exc)) from None
+            return workspace(request)
+
+        generating = {"concurrency_id": GENERATE, "concurrency_limit": config.concurrency}
+        gr.api(send, api_name="send", **generating)
+        gr.api(set_backend, api_name="set_backend", **generating)
+        for fn in (history, chat_messages, status, test_connection, set_tools, set_options, reset, stop,
+                   submit_manual, export_session, import_session, workspace, put_file):
+            gr.api(fn, api_name=fn.__name__, concurrency_limit=None)
+    return demo
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("SMOL_TOOLS_LOG", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = AppConfig.from_env()
+    service = DemoService.from_config(config)
+    demo = build_demo(service)
+    demo.queue(default_concurrency_limit=None, max_size=256)
+    log.info("serving on http://%s:%d (%s)", config.host, config.port, service.default.label)
+    demo.launch(server_name=config.host, server_port=config.port, css=CSS, show_error=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""20 sessions at once through gradio_client: each gets its own calls and results and sees
+nothing of another's, with the in-process model shared by 15 of them and 5 on a server.
+
+Isolation is checked where it could break: the shared model's per-session prompt state
+(different scripted conversations interleave on one model), each session's workspace (a file
+only that session wrote, read back by the model's own read_file call) and each session's outbox
+(an email only that session sent)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from tests.test_app_support import app_server, call, client, fake_openai  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.slow
+SESSIONS = 20
+
+CALCULATE = [("calculate", {"expression": "17 * 23"}), ("calculate", {"expression": "391 + 100"})]
+PARALLEL = [("get_weather", {"city": "Tokyo"}), ("get_weather", {"city": "Lima"})]
+NOTES = [("read_file", {"path": "notes.txt"}), ("list_directory", {"path": "."}), ("read_file", {"path": "todo.txt"})]
+
+
+def _session(i: int, app, fake) -> dict[str, Any]:
+    c = client(app)
+    kind = i % 4
+    if kind == 0:  # the workspace: a todo.txt only this session has
+        call(c, "put_file", "todo.txt", f"secret #{i}")
+        # Off its script (the file is not "buy milk") the tiny model may keep calling tools.
+        call(c, "set_options", True, True, 3)
+        turn = call(c, "send", "Show me notes.txt.")
+        expected = NOTES
+    elif kind == 1:
+        turn = call(c, "send", "Compute 17 * 23, then add 100 to it.")
+        expected = CALCULATE
+    elif kind == 2:
+        turn = call(c, "send", "Compare the weather in Tokyo and Lima.")
+        expected = PARALLEL
+    else:  # a server backend: an email only this session sends
+        assert call(c, "set_backend", "openai", "fake", fake.base_url, "")["ok"]
+        turn = call(c, "send", f"Email user{i}@example.com")
+        expected = [("send_email", {"to": [f"user{i}@example.com"], "subject": "Hello",
+                                    "body": f"A note for user{i}@example.com."})]
+    return {"i": i, "turn": turn, "expected": expected, "workspace": call(c, "workspace"),
+            "history": call(c, "history"), "status": call(c, "status")}
+
+
+def test_twenty_concurrent_sessions_are_isolated(app_server, fake_openai) -> None:
+    fake_openai.chunk_delay_s = 0.01  # keep server turns in flight while the model serves others
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=SESSIONS) as pool:
+        results = list(pool.map(lambda i: _session(i, app_server, fake_openai), range(SESSIONS)))
+    elapsed = time.monotonic() - started
+
+    sessions = {r["status"]["session"] for r in results}
+    assert len(sessions) == SESSIONS  # one Gradio session each
+    for r in results:
+        i, turn = r["i"], r["turn"]
+        assert [(c["name"], c["arguments"]) for c in turn["calls"]] == r["expected"], i
+        assert turn["finish"]["reason"] == ("round_limit" if i % 4 == 0 else "answer"), (i, turn["finish"])
+        assert len(r["history"]) == 1  # nobody else's turn landed in this session
+        outbox = r["workspace"]["outbox"]
+        if i % 4 == 3:
+            assert [m["to"] for m in outbox] == [[f"user{i}@example.com"]], i
+            assert turn["calls"][0]["result"].startswith('{"status": "stored"')
+        else:
+            assert outbox == [], i
+        if i % 4 == 0:
+            assert turn["calls"][2]["result"] == f"secret #{i}", i  # its own file, through the model
+            assert r["workspace"]["files"]["todo.txt"] == f"secret #{i}"
+        else:
+            assert r["workspace"]["files"]["todo.txt"] == "buy milk", i
+        if i % 4 == 1:
+            assert turn["answer"] == "17 * 23 = 391, and 391 + 100 = 491."
+    # No session's text reached another's model prompt on the server either.
+    for body in fake_openai.requests:
+        addresses = {m["content"] for m in body["messages"] if m["role"] == "user"}
+        assert len(addresses) == 1
+    print(f"{SESSIONS} sessions in {elapsed:.1f}s")
+    assert threading.active_count() < 200
