@@ -140,7 +140,10 @@ def test_atheris_short_run(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     shutil.copytree(ROOT / "fuzz" / "corpus", corpus)
     result = subprocess.run([sys.executable, str(ROOT / "fuzz" / "fuzz_toolcalls.py"),
-                             "-max_total_time=20", "-print_final_stats=1", str(corpus)],
+                             "-max_total_time=20", "-print_final_stats=1",
+                             # Linux carries the parent's peak RSS (pytest with torch loaded) into
+                             # the child's ru_maxrss, which libFuzzer reads: raise its limit.
+                             "-rss_limit_mb=16384", f"-artifact_prefix={tmp_path}/", str(corpus)],
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = int(next(line for line in result.stderr.splitlines()
