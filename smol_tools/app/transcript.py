@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 
 from ..agent import AgentFinished, ContextStatus, RoundStarted, ToolCallChecked, ToolResultReady
 from ..backends.base import TurnComplete
+from ..backends.messages import arguments_object
 from ..backends.server_stream import canonical_call_text
 from ..toolcalls import ContentDelta, ReasoningDelta, ToolCallCompleted, ToolCallFailed, ToolCallStarted
 
@@ -248,15 +249,6 @@ class TurnBuilder:
         return rnd.calls[index]
 
 
-def _arguments(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
-
-
 def _schema_check(call: CallRecord, schemas: Mapping[str, Any]) -> None:
     if call.name not in schemas:
         call.schema_ok, call.problems = False, [f"unknown tool {call.name!r}"]
@@ -287,7 +279,7 @@ def turns_from_messages(messages: Sequence[Mapping[str, Any]],
                               str(message.get("content") or ""))
             for i, tc in enumerate(message.get("tool_calls") or []):
                 function = tc.get("function", {})
-                name, args = function.get("name", ""), _arguments(function.get("arguments"))
+                name, args = function.get("name", ""), arguments_object(function.get("arguments"))
                 call = CallRecord(i, name, canonical_call_text(name, args), args, "done")
                 if schemas:
                     _schema_check(call, schemas)

@@ -6,7 +6,8 @@ import json
 from typing import Any, Mapping, Sequence
 
 
-def _arguments_object(arguments: Any) -> Any:
+def arguments_object(arguments: Any) -> Any:
+    """Tool-call arguments as an object when they arrive as a JSON string (else unchanged)."""
     if isinstance(arguments, str):
         try:
             return json.loads(arguments)
@@ -48,7 +49,7 @@ def to_ollama_wire(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
         if message.get("tool_calls"):
             out["tool_calls"] = [
                 {"function": {"name": (c.get("function", c))["name"],
-                              "arguments": _arguments_object((c.get("function", c)).get("arguments", {}))}}
+                              "arguments": arguments_object((c.get("function", c)).get("arguments", {}))}}
                 for c in message["tool_calls"]]
         if message["role"] == "tool" and message.get("name"):
             out["tool_name"] = message["name"]
