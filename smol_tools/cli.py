@@ -128,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--allow-code", action="store_true",
                       help="enable execute_python/shell_command/network tools (sandboxed)")
     chat.set_defaults(func=cmd_chat)
+
+    from .pipeline.cli_args import add_package_parser
+
+    add_package_parser(sub)
     return parser
 
 

@@ -1,0 +1,154 @@
+"""The Hub model card (README.md): YAML front matter, verified file table, usage, memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from .artifacts import FileReport
+from .progress import human_size
+
+
+@dataclass(frozen=True)
+class CardInput:
+    model_name: str
+    repo_id: str
+    base_model: str  # the checkpoint these files quantize (Hub id)
+    license: str
+    pipeline_tag: str
+    tags: Sequence[str]
+    quantized_by: str
+    files: Sequence[FileReport]  # only verified, published files
+    default_quant: str
+    source: dict[str, Any]  # fetch manifest: kind, repo_id, revision
+    template_choice: str  # "ours" or "checkpoint"
+    drift_summary: str
+    has_mtp: bool
+    mtp_note: str | None = None
+    imatrix_file: str | None = None
+    imatrix_note: str = ""
+    memory_markdown: str = ""
+    memory_check: str | None = None
+    ollama_files: bool = True
+    turns_checked: bool = False  # every file reproduced a scripted set of turns greedily
+    eval_scores: dict[str, str] = field(default_factory=dict)  # file -> score, once an eval exists
+
+
+def front_matter(ci: CardInput) -> str:
+    from huggingface_hub import ModelCardData
+
+    data = ModelCardData(base_model=ci.base_model, base_model_relation="quantized",
+                         pipeline_tag=ci.pipeline_tag, license=ci.license, tags=list(ci.tags),
+                         quantized_by=ci.quantized_by)
+    return f"---\n{data.to_yaml()}\n---\n"
+
+
+def _file_table(ci: CardInput) -> str:
+    evals = bool(ci.eval_scores)
+    head = ["File", "Type", "Size", "Bits/weight", "SHA256", "Verified"] + (["Eval"] if evals else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for f in ci.files:
+        kind = f.kind + (" (imatrix)" if f.imatrix else "")
+        row = [f"[`{f.name}`](https://huggingface.co/{ci.repo_id}/blob/main/{f.name})", kind,
+               human_size(f.size), f"{f.bits_per_weight:.2f}" if f.bits_per_weight else "-",
+               f"`{f.sha256}`", "yes" if f.verified else "no"]
+        if evals:
+            row.append(ci.eval_scores.get(f.name, "-"))
+        lines.append("| " + " | ".join(row) + " |")
+    notes = [f"- `{f.name}`: llama.cpp used other types for {len(f.fallbacks)} tensor(s) whose rows "
+             f"do not fit the {f.kind} block size ({'; '.join(f.fallbacks[:3])}"
+             f"{'; ...' if len(f.fallbacks) > 3 else ''})." for f in ci.files if f.fallbacks]
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def _source_line(source: dict[str, Any]) -> str:
+    if source.get("kind") == "hub":
+        return (f"Converted from [{source['repo_id']}](https://huggingface.co/{source['repo_id']}) "
+                f"at commit `{source['revision']}`.")
+    return "Converted from a local checkpoint."
+
+
+def render_card(ci: CardInput) -> str:
+    q = ci.default_quant
+    pattern = f"*{q.lower()}.gguf"
+    names = ", ".join(f"`{f.kind}`" for f in ci.files)
+    verified_by = ("loads in llama-cpp-python; its embedded chat template renders the smol-tools "
+                   "render corpus byte-identically to `templates/smol-tools.jinja`; `<|im_end|>` and "
+                   "`<|endoftext|>` are end-of-generation tokens; "
+                   + ("greedy decoding reproduces every scripted tool-call turn exactly"
+                      if ci.turns_checked else "a greedy generation from a tool prompt runs"))
+    sections = [
+        front_matter(ci),
+        f"# {ci.model_name} GGUF",
+        "",
+        f"GGUF quantizations of [{ci.base_model}](https://huggingface.co/{ci.base_model}), a 4B "
+        "tool-calling model, made with llama.cpp's converter and quantizer by the smol-tools "
+        f"packaging pipeline. {_source_line(ci.source)} Available: {names}.",
+        "",
+        "Every file carries the chat template the model was fine-tuned on in "
+        "`tokenizer.chat_template`, so `llama-server --jinja`, LM Studio and llama-cpp-python "
+        f"format tool calls correctly with no flags. Template: {ci.template_choice} "
+        f"({ci.drift_summary})."
+        + (" The Ollama files below use the smol-tools format, which differs from this embedded "
+           "template." if ci.template_choice == "checkpoint" and "differs" in ci.drift_summary else ""),
+        "",
+        "## Files",
+        "",
+        _file_table(ci),
+        "",
+        f"Verified means: {verified_by}.",
+    ]
+    if ci.imatrix_file:
+        sections += ["", f"`{ci.imatrix_file}` is the importance matrix used for the types marked "
+                         f"(imatrix). {ci.imatrix_note}".rstrip()]
+    sections += [
+        "",
+        "## Usage",
+        "",
+        "### llama.cpp",
+        "",
+        "```bash",
+        f"llama-server -hf {ci.repo_id}:{q} --jinja -c 32768",
+        "```",
+        "",
+        "`--jinja` uses the embedded template; tool calls come back parsed in the OpenAI format.",
+        "",
+        "### Ollama",
+        "",
+        "```bash",
+        f"ollama run hf.co/{ci.repo_id}:{q}",
+        "```",
+        "",
+    ]
+    if ci.ollama_files:
+        sections += ["This repo carries Ollama `template`, `params` and `system` files, so the "
+                     "command above uses the smol-tools format and stop tokens. With a downloaded "
+                     f"file: `ollama create {ci.model_name} -f Modelfile.{q}`.", ""]
+    sections += [
+        "### llama-cpp-python",
+        "",
+        "```python",
+        "from llama_cpp import Llama",
+        "",
+        f'llm = Llama.from_pretrained(repo_id="{ci.repo_id}", filename="{pattern}", n_ctx=32768)',
+        "tools = [{\"type\": \"function\", \"function\": {\"name\": \"get_weather\",",
+        "          \"parameters\": {\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\"}}}}}]",
+        "reply = llm.create_chat_completion(",
+        "    messages=[{\"role\": \"user\", \"content\": \"What is the weather in Paris?\"}], tools=tools)",
+        "print(reply[\"choices\"][0][\"message\"][\"content\"])  # <tool_call>{...}</tool_call>",
+        "```",
+        "",
+        "The chat formatter reads the embedded template; `smol-tools parse` (or "
+        "`smol_tools.toolcalls.parse_output`) turns the text into tool calls.",
+        "",
+        "## Memory",
+        "",
+        ci.memory_markdown or "(not computed)",
+    ]
+    if ci.memory_check:
+        sections += ["", ci.memory_check]
+    sections += ["", "## Multi-token prediction", "",
+                 ci.mtp_note or ("The checkpoint carries MTP tensors; they are kept in every file "
+                                 "(`llama-server --spec-type draft-mtp`)." if ci.has_mtp else
+                                 "The checkpoint has no MTP tensors, so these files have none.")]
+    return "\n".join(sections) + "\n"
