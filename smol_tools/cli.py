@@ -132,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .pipeline.cli_args import add_package_parser
 
     add_package_parser(sub)
+
+    from .eval.cli_args import add_eval_parser
+
+    add_eval_parser(sub)
     return parser
 
 

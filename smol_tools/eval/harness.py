@@ -1,0 +1,52 @@
+"""The harness's front door: build backends from specs, run, report, compare."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..backends.base import Backend, SamplingParams
+from .bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
+from .compare import RunSpec, compare_reports
+from .report import build_report
+from .runner import run_suite
+from .suite import Suite
+
+TINY_CONTEXT = 4096
+
+
+def resolve_model(backend: str, model: str) -> tuple[str, int | None]:
+    """`tiny` / `tiny:Q8_0` (in process) is the test suite's tiny model, built and cached on
+    first use (needs a repository checkout); anything else goes to the backend as given."""
+    if backend == "llama-cpp-python" and (model == "tiny" or model.startswith("tiny:")):
+        from tests.fixtures.tiny_gguf import ensure_tiny_gguf
+
+        quant = model.partition(":")[2] or "Q8_0"
+        return str(ensure_tiny_gguf(quant)), TINY_CONTEXT
+    return model, None
+
+
+def make_spec_backend(spec: RunSpec, n_ctx: int | None = None) -> Backend:
+    from ..backends.factory import make_backend
+
+    model, tiny_ctx = resolve_model(spec.backend, spec.model)
+    return make_backend(spec.backend, model=model, url=spec.url, n_ctx=n_ctx or tiny_ctx)  # type: ignore[arg-type]
+
+
+def evaluate(backend: Backend, suite: Suite, *, label: str = "", backend_info: dict[str, Any] | None = None,
+             max_tokens: int | None = None, progress: bool = True, resamples: int = DEFAULT_RESAMPLES,
+             seed: int = DEFAULT_SEED) -> dict[str, Any]:
+    """Run `suite` on `backend` greedily and return the JSON report."""
+    sampling = SamplingParams.greedy(**({"max_tokens": max_tokens} if max_tokens else {}))
+    run = run_suite(backend, suite, label=label, backend_info=backend_info, sampling=sampling, progress=progress)
+    return build_report(run, resamples=resamples, seed=seed)
+
+
+def evaluate_specs(specs: Sequence[RunSpec], suite: Suite, *, n_ctx: int | None = None,
+                   **options: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Run the same suite for every spec (one backend at a time) and compare them."""
+    reports = []
+    for spec in specs:
+        backend = make_spec_backend(spec, n_ctx)
+        info = {"kind": spec.backend, "model": spec.model, "url": spec.url}
+        reports.append(evaluate(backend, suite, label=spec.label, backend_info=info, **options))
+    return reports, compare_reports(reports)
