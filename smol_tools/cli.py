@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-ENGINES = ("jinja", "llama", "ollama")
+ENGINES = ("jinja", "llama", "ollama", "llama-cpp-python")
 
 
 def _read_json(path: str) -> Any:
@@ -45,6 +45,8 @@ def cmd_render(args: argparse.Namespace) -> int:
             from .ollama_render import render_with_ollama_template
 
             prompt = render_with_ollama_template(messages, tools, **options)
+        elif args.engine == "llama-cpp-python":
+            prompt = _render_with_llama_cpp_python(args.gguf, messages, tools, **options)
         else:
             prompt = _render_with_llama_server(args.gguf, messages, tools, **options)
     except (TemplateRenderError, RuntimeError, ValueError) as exc:
@@ -69,6 +71,23 @@ def _render_with_llama_server(gguf: str | None, messages: list, tools: list | No
     # --no-prefill-assistant: a trailing assistant turn is finished, as in transformers.
     with LlamaServer(Path(gguf), ctx_size=2048, extra_args=["--no-prefill-assistant"]) as server:
         return server.post("/apply-template", payload)["prompt"]
+
+
+def _render_with_llama_cpp_python(gguf: str | None, messages: list, tools: list | None, *,
+                                  add_generation_prompt: bool, enable_thinking: bool) -> str:
+    """llama-cpp-python's own chat formatter with the template embedded in `gguf`."""
+    from llama_cpp import Llama
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    if not gguf:
+        raise ValueError("--engine llama-cpp-python needs --gguf PATH (the template is read from the GGUF)")
+    llm = Llama(model_path=gguf, vocab_only=True, verbose=False)
+    template = llm.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise ValueError(f"{gguf} carries no tokenizer.chat_template")
+    formatter = Jinja2ChatFormatter(template, eos_token="<|im_end|>", bos_token="",
+                                    add_generation_prompt=add_generation_prompt)
+    return formatter(messages=messages, tools=tools, enable_thinking=enable_thinking).prompt
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
@@ -106,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--tools", help="JSON file of OpenAI tools")
     render.add_argument("--engine", choices=ENGINES, default="jinja",
                         help="jinja: our renderer (= transformers); llama: llama.cpp's Jinja engine "
-                             "in llama-server (needs --gguf); ollama: the Go template as Ollama runs it")
+                             "in a llama-server started on --gguf for this one render (127.0.0.1, a free "
+                             "port, built once and cached); llama-cpp-python: its chat formatter with the "
+                             "template in --gguf; ollama: the Go template as Ollama runs it")
     render.add_argument("--gguf", help="GGUF whose embedded template --engine llama uses")
     render.add_argument("--no-generation-prompt", action="store_true")
     render.add_argument("--no-think", action="store_true", help="render with enable_thinking=false")

@@ -59,7 +59,7 @@ def test_render_cli_engines_agree(tmp_path: Path, tiny_gguf_f16: Path) -> None:
     (tmp_path / "m.json").write_text(json.dumps(case["messages"]))
     (tmp_path / "t.json").write_text(json.dumps(case["tools"]))
     expected = render_prompt(case["messages"], case["tools"])
-    for engine in ("jinja", "ollama", "llama"):
+    for engine in ("jinja", "ollama", "llama", "llama-cpp-python"):
         args = [sys.executable, "-m", "smol_tools", "render", "--messages", str(tmp_path / "m.json"),
                 "--tools", str(tmp_path / "t.json"), "--engine", engine, "--gguf", str(tiny_gguf_f16)]
         result = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=300)
