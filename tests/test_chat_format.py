@@ -31,7 +31,7 @@ def hf_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def test_corpus_is_large_and_varied() -> None:
-    assert len(CASES) >= 20
+    assert len(CASES) >= 40
     ids = [case["id"] for case in CASES]
     assert len(set(ids)) == len(ids)
     assert any(case["tools"] for case in CASES) and any(not case["tools"] for case in CASES)
