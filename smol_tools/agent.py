@@ -169,9 +169,8 @@ class Agent:
                 yield AgentFinished("cancelled", "generation stopped by the user", result.content)
                 return
             if not result.tool_calls and not result.errors:
-                reason = "answer" if complete.finish_reason != "length" else "answer"
-                note = "" if complete.finish_reason != "length" else " (cut at max_tokens)"
-                yield AgentFinished(reason, f"answered after {round_number} round(s){note}", result.content)
+                note = " (cut at max_tokens)" if complete.finish_reason == "length" else ""
+                yield AgentFinished("answer", f"answered after {round_number} round(s){note}", result.content)
                 return
             yield from self._run_calls(round_number, result.tool_calls, result.errors, messages)
         yield AgentFinished("round_limit",
