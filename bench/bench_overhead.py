@@ -82,7 +82,7 @@ def run(quick: bool) -> list[Figure]:
         llm.reset()
         session_id = f"bench-overhead-{time.monotonic_ns()}"
         started, cpu = time.perf_counter(), time.process_time()
-        run_session(backend, session_id=session_id)
+        run_session(backend, session_id=session_id, record=False)
         seconds = time.perf_counter() - started, time.process_time() - cpu
         backend.forget_session(session_id)
         return seconds

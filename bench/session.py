@@ -41,12 +41,14 @@ class Recorder:
     backend: Any
     on_turn: Callable[[], None] | None = None
     prompts: list[list[dict[str, Any]]] = field(default_factory=list)
+    record: bool = True  # off in timed runs: the deep copy is the benchmark's cost, not the agent's
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.backend, name)
 
     def stream_turn(self, messages, tools=None, **kwargs):
-        self.prompts.append(copy.deepcopy(list(messages)))
+        if self.record:
+            self.prompts.append(copy.deepcopy(list(messages)))
         if self.on_turn is not None:
             self.on_turn()
         return self.backend.stream_turn(messages, tools, **kwargs)
@@ -62,8 +64,9 @@ class SessionRun:
 
 
 def run_session(backend: Any, *, session_id: str, thinking: bool = True, rounds: int = ROUNDS,
-                max_tokens: int = 100, on_turn: Callable[[], None] | None = None) -> SessionRun:
-    recorder = Recorder(backend, on_turn)
+                max_tokens: int = 100, on_turn: Callable[[], None] | None = None,
+                record: bool = True) -> SessionRun:
+    recorder = Recorder(backend, on_turn, record=record)
     agent = Agent(recorder, scripted_tools(), looping_executor, session_id=session_id,
                   config=AgentConfig(max_rounds=rounds, enable_thinking=thinking,
                                      sampling=SamplingParams.greedy(max_tokens=max_tokens)))

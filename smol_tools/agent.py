@@ -257,6 +257,10 @@ class Agent:
 
     # -- context ----------------------------------------------------------------------------
     def _prompt_tokens(self, messages: list[dict[str, Any]]) -> int:
+        exact = getattr(self.backend, "count_prompt_tokens", None)
+        if exact is not None:  # the backend renders and tokenizes once for the check and the turn
+            return exact(messages, self.tools or None, enable_thinking=self.config.enable_thinking,
+                         session_id=self.session_id)
         prompt = render_prompt(messages, self.tools or None, enable_thinking=self.config.enable_thinking)
         return self.backend.count_tokens(prompt)
 

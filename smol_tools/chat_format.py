@@ -1,9 +1,11 @@
 """The prompt format as data: load `templates/`, render prompts, expose stop tokens.
 
-Rendering mirrors Hugging Face transformers' `apply_chat_template` exactly (same sandboxed
-jinja2 environment options, the same globals and `tojson` filter, the same aliasing of
-reasoning fields), so a prompt rendered here is byte-identical to the one the model was
-trained on. Tests prove it against transformers itself.
+Rendering mirrors Hugging Face transformers' `apply_chat_template` exactly (same jinja2
+environment options, the same globals and `tojson` filter, the same aliasing of reasoning
+fields), so a prompt rendered here is byte-identical to the one the model was trained on.
+Tests prove it against transformers itself. Templates from elsewhere (a checkpoint, a GGUF)
+render in transformers' immutable sandbox; our own shipped template, rendered every round of
+every session, skips the sandbox's per-attribute checks, which cost half the render time.
 """
 
 from __future__ import annotations
@@ -57,6 +59,12 @@ def load_params(path: Path = PARAMS_PATH) -> FormatParams:
 
 
 def load_template(path: Path = JINJA_TEMPLATE_PATH) -> str:
+    return _read_cached(path, path.stat().st_mtime_ns)
+
+
+@cache
+def _read_cached(path: Path, mtime_ns: int) -> str:
+    # Keyed by mtime so an edited template is picked up; one stat instead of a read per render.
     return path.read_text(encoding="utf-8")
 
 
@@ -76,10 +84,9 @@ def _strftime_now(fmt: str) -> str:
 
 
 @cache
-def _compile(template_source: str) -> jinja2.Template:
-    env = ImmutableSandboxedEnvironment(
-        trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols]
-    )
+def _compile(template_source: str, sandboxed: bool = True) -> jinja2.Template:
+    environment = ImmutableSandboxedEnvironment if sandboxed else jinja2.Environment
+    env = environment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
     env.filters["tojson"] = _tojson
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = _strftime_now
@@ -109,7 +116,11 @@ def render_prompt(
             raise TemplateRenderError(f"message {i} is not an object: {message!r}")
         if "role" not in message:
             raise TemplateRenderError(f"message {i} has no role")
-    compiled = _compile(template if template is not None else load_template())
+    ours = load_template()
+    # Only our own shipped template is trusted outside the sandbox (a caller's text equal to it
+    # is the same template).
+    source = template if template is not None else ours
+    compiled = _compile(source, sandboxed=source != ours)
     try:
         return compiled.render(
             messages=[_alias_reasoning(m) for m in messages],

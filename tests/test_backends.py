@@ -109,12 +109,44 @@ def test_in_process_prompt_reuse_evaluates_only_new_tokens(tiny_gguf_q8_0) -> No
     messages, events = _run_session(backend, "error_recovery", "reuse")
     usages = [e.usage for e in events if isinstance(e, TurnComplete)]
     assert len(usages) == 4
+    # Round 1 starts from an empty state: the whole prompt is evaluated, and counted exactly.
+    assert usages[0].prompt_tokens_evaluated == usages[0].prompt_tokens
+    assert usages[0].cached_tokens == 0
     for previous, current in zip(usages, usages[1:]):
-        # Everything the previous round left in the state is reused...
-        assert current.cached_tokens >= previous.prompt_tokens + previous.completion_tokens - 1
-        # ...so only the new suffix (the tool result turn and the generation prompt) is evaluated.
-        assert current.prompt_tokens_evaluated <= current.prompt_tokens - current.cached_tokens
+        # Everything the previous round left in the state (its prompt and every generated token
+        # but the stop token) is reused...
+        kept = previous.prompt_tokens + previous.completion_tokens
+        assert current.cached_tokens == kept
+        # ...so exactly the new suffix (the tool result turn and the generation prompt) is evaluated.
+        assert current.prompt_tokens_evaluated == current.prompt_tokens - kept
         assert current.prompt_tokens_evaluated < 0.25 * current.prompt_tokens
+
+
+def test_context_check_and_turn_share_one_rendering(tiny_gguf_q8_0, monkeypatch) -> None:
+    """The agent's context check asks the backend for the exact prompt size; the turn then feeds
+    those very tokens: one render and one suffix tokenization per round, not two."""
+    from smol_tools.backends import llama_cpp as module
+
+    backend = LlamaCppBackend(tiny_gguf_q8_0, n_ctx=4096)
+    renders: list[int] = []
+    real_render = module.render_prompt
+
+    def counting_render(*args, **kwargs):
+        renders.append(1)
+        return real_render(*args, **kwargs)
+    monkeypatch.setattr(module, "render_prompt", counting_render)
+    checked: list[int] = []
+    real_count = backend.count_prompt_tokens
+
+    def recording_count(*args, **kwargs) -> int:
+        checked.append(real_count(*args, **kwargs))
+        return checked[-1]
+    monkeypatch.setattr(backend, "count_prompt_tokens", recording_count)
+    _, events = _run_session(backend, "error_recovery", "one-render")
+    completes = [e for e in events if isinstance(e, TurnComplete)]
+    assert len(renders) == len(completes) == 4
+    # The size the check reported is the size the turn fed.
+    assert checked == [c.usage.prompt_tokens for c in completes]
 
 
 def test_sessions_share_one_model_without_cross_talk(tiny_gguf_q8_0) -> None:

@@ -113,3 +113,7 @@ class Backend(Protocol):
 
     def count_tokens(self, text: str) -> int:
         ...
+
+    # Optional: `count_prompt_tokens(messages, tools, *, enable_thinking, session_id) -> int`, the
+    # exact size of the next turn's prompt. A backend that renders prompts itself provides it so
+    # the agent's context check costs no second render (the agent falls back to count_tokens).

@@ -14,6 +14,7 @@ model, the owner's state is saved (llama-cpp-python's save_state) and restored o
 from __future__ import annotations
 
 import codecs
+import json
 import os
 import threading
 import time
@@ -77,11 +78,16 @@ class SharedModel:
 
     def prompt_tokens(self, session_id: str, prompt: bytes) -> list[int]:
         state = self.sessions.get(session_id)
-        live = list(self.llm._input_ids[: self.llm.n_tokens])
-        if state is not None and state.tokens == live and prompt.startswith(state.text) \
+        if state is not None and self._intact(session_id, state) and prompt.startswith(state.text) \
                 and len(prompt) > len(state.text):
             return state.tokens + self.tokenize(prompt[len(state.text):], first=False)
         return self.tokenize(prompt, first=True)
+
+    def _intact(self, session_id: str, state: _SessionState) -> bool:
+        """The session's model state still exists: saved while another session runs, or live."""
+        if state.saved is not None:
+            return True
+        return self.owner == session_id and list(self.llm._input_ids[: self.llm.n_tokens]) == state.tokens
 
     def remember(self, session_id: str, text: bytes) -> None:
         self.sessions[session_id] = _SessionState(text, list(self.llm._input_ids[: self.llm.n_tokens]))
@@ -106,6 +112,14 @@ def shared_model(path: Path, n_ctx: int, n_threads: int | None = None, max_sessi
         return _MODELS[key]
 
 
+def _tokens_evaluated(perf: Any) -> int:
+    """Tokens decoded since the last perf reset. llama.cpp reports each counter as at least 1
+    (it guards a division), so a counter whose time is zero counted nothing."""
+    batched = perf.n_p_eval if perf.t_p_eval_ms > 0 else 0
+    single = perf.n_eval if perf.t_eval_ms > 0 else 0
+    return batched + single
+
+
 class LlamaCppBackend:
     name = "llama-cpp-python"
 
@@ -113,6 +127,10 @@ class LlamaCppBackend:
                  n_threads: int | None = None, max_sessions: int = 8) -> None:
         self.context_length = n_ctx or load_params().context_length
         self.model = shared_model(Path(model_path), self.context_length, n_threads, max_sessions)
+        # session id -> (rendering key, prompt bytes, tokens): the agent's context check renders
+        # and tokenizes the next prompt; the turn that follows reuses that work.
+        self._prepared: dict[str, tuple[str, bytes, list[int]]] = {}
+        self._prepared_lock = threading.Lock()
 
     def check(self) -> BackendStatus:
         meta = self.model.llm.metadata
@@ -123,7 +141,31 @@ class LlamaCppBackend:
     def count_tokens(self, text: str) -> int:
         return len(self.model.tokenize(text.encode(), first=True))
 
+    def count_prompt_tokens(self, messages: Sequence[Mapping[str, Any]],
+                            tools: Sequence[Mapping[str, Any]] | None = None, *,
+                            enable_thinking: bool = True, session_id: str = "default") -> int:
+        """Exact token count of the next turn's prompt, as this session will feed it."""
+        return len(self._prepare(messages, tools, enable_thinking, session_id)[1])
+
+    def _prepare(self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None,
+                 enable_thinking: bool, session_id: str) -> tuple[bytes, list[int]]:
+        # The key is a JSON dump of the inputs: ~20x cheaper than rendering them again.
+        key = json.dumps([messages, tools, enable_thinking], ensure_ascii=False, default=str)
+        with self._prepared_lock:
+            cached = self._prepared.get(session_id)
+        if cached is not None and cached[0] == key:
+            return cached[1], cached[2]
+        prompt = render_prompt(messages, tools, add_generation_prompt=True,
+                               enable_thinking=enable_thinking).encode()
+        with self.model.lock:
+            tokens = self.model.prompt_tokens(session_id, prompt)
+        with self._prepared_lock:
+            self._prepared[session_id] = (key, prompt, tokens)
+        return prompt, tokens
+
     def forget_session(self, session_id: str) -> None:
+        with self._prepared_lock:
+            self._prepared.pop(session_id, None)
         with self.model.lock:
             self.model.forget(session_id)
             if self.model.owner == session_id:
@@ -137,13 +179,13 @@ class LlamaCppBackend:
         import llama_cpp
 
         sampling = sampling or SamplingParams.defaults()
-        prompt = render_prompt(messages, tools, add_generation_prompt=True, enable_thinking=enable_thinking)
-        parser = StreamingParser(thinking_open=prompt.rstrip().endswith("<think>"))
+        prompt_bytes, tokens = self._prepare(messages, tools, enable_thinking, session_id)
+        with self._prepared_lock:
+            self._prepared.pop(session_id, None)  # the turn changes the state these tokens assumed
+        parser = StreamingParser(thinking_open=prompt_bytes.rstrip().endswith(b"<think>"))
         model = self.model
         with model.lock:
             model.switch_to(session_id)
-            prompt_bytes = prompt.encode()
-            tokens = model.prompt_tokens(session_id, prompt_bytes)
             if len(tokens) >= self.context_length:
                 raise BackendError(f"prompt is {len(tokens)} tokens; the context holds {self.context_length}")
             llm = model.llm
@@ -163,9 +205,7 @@ class LlamaCppBackend:
                                           presence_penalty=sampling.presence_penalty, reset=True):
                     if first_token_at is None:
                         first_token_at = time.perf_counter()
-                        perf = llama_cpp.llama_perf_context(ctx)
-                        # Counters may include a decode beyond the prompt; clamp to the prompt.
-                        usage.prompt_tokens_evaluated = min(len(tokens), perf.n_p_eval + perf.n_eval)
+                        usage.prompt_tokens_evaluated = _tokens_evaluated(llama_cpp.llama_perf_context(ctx))
                         usage.cached_tokens = len(tokens) - usage.prompt_tokens_evaluated
                         usage.prompt_seconds = first_token_at - started
                     if token in model.stop_ids:
