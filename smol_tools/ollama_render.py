@@ -6,6 +6,8 @@ and other template helpers, and the Think/IsThinkSet values. This module builds 
 (cached by a hash of its source and the Go version), converts OpenAI-format conversations
 into the shape Ollama's /api/chat receives, and runs `templates/smol-tools.gotmpl` through it,
 so tests can prove the Go template renders the same bytes as `templates/smol-tools.jinja`.
+The same program also reproduces how Ollama extracts thinking and tool calls from a model's
+output given that template (`extract_with_ollama`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from smol_tools.chat_format import REASONING_FIELDS, TEMPLATES_DIR
+from smol_tools.chat_format import REASONING_FIELDS, TEMPLATES_DIR, load_params
 
 GO_TEMPLATE_PATH = TEMPLATES_DIR / "smol-tools.gotmpl"
 RENDERER_SOURCE_DIR = Path(__file__).resolve().parent.parent / "tests" / "ollama_render"
@@ -189,3 +191,31 @@ def render_with_ollama_template(
         "think": enable_thinking,
         "add_generation_prompt": add_generation_prompt,
     })
+
+
+def extract_with_ollama(
+    output: str,
+    tools: Sequence[Mapping[str, Any]],
+    *,
+    think: bool | None = True,
+    chunkings: Sequence[str | int] = ("tokens",),
+    messages: Sequence[Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """What Ollama's /api/chat would return for this raw model output, per chunking.
+
+    `tools` (OpenAI format) are the request's tools: Ollama only recognises calls to tools
+    the request declares. `think=None` leaves "think" out (Ollama then turns it on for our
+    template). The output is cut at our stop strings, as the runner would stop there.
+    Returns the Go report: `replies` holds one {"chunking", "chunks", "reply"} per chunking,
+    each reply {"thinking", "content", "tool_calls", "dropped_tool_calls"}.
+    """
+    # The prompt decides whether Ollama's thinking parser starts inside <think>.
+    conversation = messages or [{"role": "user", "content": "Hi"}]
+    return json.loads(run_ollama_renderer({
+        "template": GO_TEMPLATE_PATH.read_text(encoding="utf-8"),
+        "messages": to_ollama_messages(conversation),
+        "tools": to_ollama_tools(tools),
+        "think": think,
+        "extract": {"output": output, "stop": list(load_params().stop),
+                    "chunkings": list(chunkings)},
+    }))

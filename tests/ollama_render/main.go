@@ -31,6 +31,35 @@
 //   - tools/template.go (parseTag) and thinking/template.go (InferTags): the
 //     rules by which Ollama finds the tool-call prefix and the thinking tags in
 //     a template; reported by the "inspect" request.
+//   - The "extract" request: what /api/chat returns for a given model output,
+//     read from ollama commit fb30760996871fa9460115c753afd2c60d4ab0f7
+//     (2026-08): thinking/parser.go (Parser.AddContent, overlap),
+//     tools/tools.go (Parser.Add, findTag, parseToolCall, findTool,
+//     findArguments, done, Content), and in server/routes.go the ChatHandler
+//     pieces that use them: think defaulting to true for a model whose
+//     template has thinking tags, the thinking parser pre-fed the opening tag
+//     when the rendered prompt ends with it, tools.NewParser only when the
+//     request has tools, the per-chunk completion callback (including its
+//     branch that keeps content and discards calls parsed in the same chunk)
+//     and writeChatResponse's summing of chunks. The output is cut at the first
+//     stop string, as the runner (llama-server) never streams a stop string or
+//     what follows it, then fed in one or more chunkings (see chunkText).
+//     This is the path a GGUF model with a Modelfile TEMPLATE and no
+//     RENDERER/PARSER takes (server/images.go keeps the Go template when both
+//     templates have tools, thinking and a tool round trip, as ours do).
+//     Checked once by running Ollama's own tools/tools_test.go,
+//     tools/template_test.go and thinking/parser_test.go (same commit; 132
+//     subtests) against these functions through thin adapters, outside this
+//     repository; the route logic (replyFor) has no such upstream test.
+//
+// Not mirrored for "extract": Ollama's built-in model parsers
+// (model/parsers, chosen by a PARSER line; we ship none), harmony, the
+// llama-server "native" chat mode (used when the Go template is not), tool
+// call ids (random), logprobs, structured outputs (format), and the runner's
+// real tokenizer: "tokens" chunking approximates one token per chunk. Where
+// Ollama iterates a Go map (argument key order; which nested object wins in
+// findArguments' search of an object without "name") the result is random in
+// Ollama; here keys are sorted.
 //
 // Not mirrored: range-over-func/int in templates (Go >= 1.24 features of
 // Ollama's toolchain; templates meant for this harness must not use them) and
@@ -40,10 +69,17 @@
 //
 //	{"template": "...", "messages": [Ollama messages], "tools": [Ollama tools],
 //	 "think": true|false|"low"|"medium"|"high"|null, "add_generation_prompt": bool,
-//	 "inspect": bool}
+//	 "inspect": bool,
+//	 "extract": {"output": "raw model text", "stop": ["<|im_end|>", ...],
+//	             "chunkings": ["tokens", "runes", "whole", 3, ...]}}
 //
 // Output: the rendered prompt on stdout with nothing added, or with
-// "inspect": true a JSON report of what Ollama would detect in the template.
+// "inspect": true a JSON report of what Ollama would detect in the template,
+// or with "extract" a JSON report: tool_call_tag, thinking_tags, think (as
+// the server resolved it), prompt_opens_think, tool_parser, generated (the
+// output after the stop cut) and replies: for each chunking,
+// {"chunking", "chunks", "reply": {"thinking", "content", "tool_calls":
+// [{"index", "name", "arguments"}], "dropped_tool_calls"}}.
 // Errors go to stderr with exit status 1.
 package main
 
@@ -59,6 +95,7 @@ import (
 	"text/template"
 	"text/template/parse"
 	"time"
+	"unicode"
 )
 
 // ---------------------------------------------------------------------------
@@ -954,6 +991,626 @@ func pipeHasField(p *parse.PipeNode, name string) bool {
 }
 
 // ---------------------------------------------------------------------------
+// Extraction: what /api/chat returns for a model output. Mirrors, at ollama
+// commit fb30760996871fa9460115c753afd2c60d4ab0f7:
+//   - thinking/parser.go (Parser.AddContent): the generic <think> splitter;
+//   - tools/tools.go (Parser.Add, findTag, findTool, findArguments, done,
+//     Content): the generic tool-call parser built from the template's tag;
+//   - server/routes.go (ChatHandler's completion callback) and
+//     writeChatResponse: how each streamed chunk goes through both parsers and
+//     how the pieces are summed into one reply.
+// Written from reading that code; the names and structure here are our own.
+
+// thinkSplitter separates reasoning from content the way Ollama's generic
+// thinking parser does: an opening tag (after whitespace) starts reasoning,
+// the first closing tag ends it, whitespace after either tag is dropped, and
+// a possible partial closing tag at the end of a chunk is held back.
+type thinkSplitter struct {
+	open, close string
+	phase       int // one of the think* constants
+	pending     string
+}
+
+const (
+	thinkAwaitOpen = iota
+	thinkSkipSpaceAfterOpen
+	thinkInside
+	thinkSkipSpaceAfterClose
+	thinkOver
+)
+
+func (s *thinkSplitter) feed(text string) (reasoning, content string) {
+	s.pending += text
+	var r, c strings.Builder
+	for again := true; again; {
+		again = false
+		switch s.phase {
+		case thinkAwaitOpen:
+			trimmed := strings.TrimLeftFunc(s.pending, unicode.IsSpace)
+			switch {
+			case strings.HasPrefix(trimmed, s.open):
+				// Everything after the first opening tag (later ones included) is
+				// looked at again in the next phase.
+				rest := strings.TrimLeftFunc(trimmed[len(s.open):], unicode.IsSpace)
+				s.pending = rest
+				if rest == "" {
+					s.phase = thinkSkipSpaceAfterOpen
+				} else {
+					s.phase = thinkInside
+				}
+				again = true
+			case strings.HasPrefix(s.open, trimmed):
+				// only whitespace, or a prefix of the opening tag: undecided
+			default:
+				// No opening tag: thinking was skipped; the text is content,
+				// with its leading whitespace.
+				s.phase = thinkOver
+				c.WriteString(s.pending)
+				s.pending = ""
+			}
+		case thinkSkipSpaceAfterOpen:
+			trimmed := strings.TrimLeftFunc(s.pending, unicode.IsSpace)
+			s.pending = ""
+			if trimmed != "" {
+				s.phase = thinkInside
+				s.pending = trimmed
+				again = true
+			}
+		case thinkInside:
+			if i := strings.Index(s.pending, s.close); i >= 0 {
+				r.WriteString(s.pending[:i])
+				rest := strings.TrimLeftFunc(s.pending[i+len(s.close):], unicode.IsSpace)
+				s.pending = ""
+				if rest == "" {
+					s.phase = thinkSkipSpaceAfterClose
+				} else {
+					s.phase = thinkOver
+				}
+				c.WriteString(rest)
+			} else if k := suffixPrefixOverlap(s.pending, s.close); k > 0 {
+				r.WriteString(s.pending[:len(s.pending)-k])
+				s.pending = s.pending[len(s.pending)-k:]
+			} else {
+				r.WriteString(s.pending)
+				s.pending = ""
+			}
+		case thinkSkipSpaceAfterClose:
+			trimmed := strings.TrimLeftFunc(s.pending, unicode.IsSpace)
+			s.pending = ""
+			if trimmed != "" {
+				s.phase = thinkOver
+			}
+			c.WriteString(trimmed)
+		case thinkOver:
+			c.WriteString(s.pending)
+			s.pending = ""
+		}
+	}
+	return r.String(), c.String()
+}
+
+// suffixPrefixOverlap: the length of the longest suffix of s that is a
+// prefix of tag.
+func suffixPrefixOverlap(s, tag string) int {
+	for k := len(tag); k > 0; k-- {
+		if k <= len(s) && strings.HasSuffix(s, tag[:k]) {
+			return k
+		}
+	}
+	return 0
+}
+
+// extractedCall is one api.ToolCall as /api/chat returns it (the random
+// call id is left out).
+type extractedCall struct {
+	Index     int            `json:"index"`
+	Name      string         `json:"name"`
+	Arguments map[string]any `json:"arguments"`
+}
+
+// callScanner is Ollama's generic tool-call parser. Its rules, which decide
+// what a user gets back:
+//   - text before the tag is content; from the tag on, nothing is content
+//     again (unless the tag is "{" or "[");
+//   - the call's NAME is not read from the JSON: it is the declared tool whose
+//     name occurs earliest in the buffer (longest name on a tie), as a plain
+//     substring; a buffer ending in a proper prefix of any declared name
+//     waits for more text;
+//   - the ARGUMENTS are the first balanced {...} in the buffer that
+//     encoding/json accepts (braces counted outside "..." strings, a
+//     backslash skipping the next byte everywhere); an object with a "name"
+//     key gives its "arguments", else its "parameters" (an object, or a
+//     string holding a JSON object), else no call; an object without "name"
+//     gives the value under the tool's name, else the first nested object
+//     found that way, else the whole object;
+//   - a name without acceptable arguments yields no call and, since the
+//     buffer is not advanced, blocks every later call in the output;
+//   - closing tags are never looked for.
+type callScanner struct {
+	tag      string
+	tools    Tools
+	calling  bool // the tag has been seen
+	finished bool // "{"/"[" tags only: the object or array is complete
+	buf      []byte
+	count    int
+}
+
+func (p *callScanner) add(text string) (calls []extractedCall, content string) {
+	if p.finished {
+		return nil, text
+	}
+	p.buf = append(p.buf, text...)
+	if !p.calling {
+		at, whole := p.locateTag()
+		if at < 0 {
+			content, p.buf = string(p.buf), nil
+		} else {
+			content, p.buf = string(p.buf[:at]), p.buf[at:]
+		}
+		// With a bare "{" or "[" tag, calls are only looked for when the
+		// output starts with one.
+		if (p.tag == "{" || p.tag == "[") && strings.TrimSpace(content) != "" {
+			p.finished = true
+			return nil, content + string(p.buf)
+		}
+		if !whole {
+			return nil, content
+		}
+		p.calling = true
+	}
+	for {
+		call, ok := p.next()
+		if !ok {
+			break
+		}
+		calls = append(calls, call)
+	}
+	if p.balanced() {
+		p.finished = true
+		content, p.buf = string(p.buf), nil
+	}
+	return calls, content
+}
+
+// locateTag: the tag's index and true; or the start of a partial tag at the
+// end of the buffer and false; or -1.
+func (p *callScanner) locateTag() (int, bool) {
+	if i := bytes.Index(p.buf, []byte(p.tag)); i >= 0 {
+		return i, true
+	}
+	for k := len(p.tag); k > 0; k-- {
+		if k <= len(p.buf) && bytes.HasSuffix(p.buf, []byte(p.tag[:k])) {
+			return len(p.buf) - k, false
+		}
+	}
+	return -1, false
+}
+
+func (p *callScanner) next() (extractedCall, bool) {
+	tool, nameEnd := p.matchTool()
+	if tool == nil {
+		return extractedCall{}, false
+	}
+	args, objEnd := p.arguments(tool.Function.Name)
+	if args == nil {
+		return extractedCall{}, false
+	}
+	end := nameEnd
+	if objEnd > end {
+		end = objEnd
+	}
+	call := extractedCall{Index: p.count, Name: tool.Function.Name, Arguments: args}
+	p.count++
+	p.buf = p.buf[end:]
+	return call, true
+}
+
+func (p *callScanner) matchTool() (*Tool, int) {
+	if len(p.buf) == 0 {
+		return nil, 0
+	}
+	longest := 0
+	for _, t := range p.tools {
+		if n := len(t.Function.Name); n > longest {
+			longest = n
+		}
+	}
+	// A tail that could still grow into a declared name: wait for more text.
+	for k := 1; k <= longest && k <= len(p.buf); k++ {
+		tail := p.buf[len(p.buf)-k:]
+		for _, t := range p.tools {
+			if name := []byte(t.Function.Name); len(tail) < len(name) && bytes.HasPrefix(name, tail) {
+				return nil, 0
+			}
+		}
+	}
+	var best *Tool
+	bestAt := -1
+	for i := range p.tools {
+		name := p.tools[i].Function.Name
+		at := bytes.Index(p.buf, []byte(name))
+		if at < 0 {
+			continue
+		}
+		if best == nil || at < bestAt || (at == bestAt && len(name) > len(best.Function.Name)) {
+			best, bestAt = &p.tools[i], at
+		}
+	}
+	if best == nil {
+		return nil, 0
+	}
+	return best, bestAt + len(best.Function.Name)
+}
+
+// arguments returns the arguments of the first acceptable object in the
+// buffer and the index of its closing brace (as Ollama does: the end used to
+// advance the buffer is that index, not one past it).
+func (p *callScanner) arguments(toolName string) (map[string]any, int) {
+	depth, start := 0, -1
+	inString, escaped := false, false
+	for i, c := range p.buf {
+		switch {
+		case escaped:
+			escaped = false
+		case c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{':
+			if depth == 0 {
+				start = i
+			}
+			depth++
+		case c == '}':
+			depth--
+			if depth == 0 && start >= 0 {
+				var obj map[string]any
+				if err := json.Unmarshal(p.buf[start:i+1], &obj); err != nil {
+					start = -1 // not JSON: keep scanning after it
+					continue
+				}
+				if args, ok := argumentsIn(obj, toolName); ok {
+					return args, i
+				}
+				return obj, i
+			}
+			if depth < 0 {
+				depth = 0
+			}
+		}
+	}
+	return nil, 0
+}
+
+// argumentsIn: see callScanner. Ollama ranges over Go maps here, so which
+// nested object wins when several qualify is random there; sorted keys make it
+// deterministic here.
+func argumentsIn(obj map[string]any, toolName string) (map[string]any, bool) {
+	objectAt := func(key string) (map[string]any, bool) {
+		switch v := obj[key].(type) {
+		case map[string]any:
+			return v, true
+		case string:
+			var m map[string]any
+			if json.Unmarshal([]byte(v), &m) == nil {
+				return m, true
+			}
+		}
+		return nil, false
+	}
+	if _, named := obj["name"]; named {
+		if m, ok := objectAt("arguments"); ok {
+			return m, true
+		}
+		if m, ok := objectAt("parameters"); ok {
+			return m, true
+		}
+		return nil, true
+	}
+	if m, ok := objectAt(toolName); ok {
+		return m, true
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		switch child := obj[k].(type) {
+		case map[string]any:
+			if m, ok := argumentsIn(child, toolName); ok {
+				return m, true
+			}
+		case []any:
+			for _, item := range child {
+				if o, ok := item.(map[string]any); ok {
+					if m, ok := argumentsIn(o, toolName); ok {
+						return m, true
+					}
+				}
+			}
+		}
+	}
+	return nil, false
+}
+
+// balanced: only for "{"/"[" tags, whether the buffer holds a complete
+// top-level object/array (then the parser is done and the rest is content).
+func (p *callScanner) balanced() bool {
+	var open, closing byte
+	switch p.tag {
+	case "{":
+		open, closing = '{', '}'
+	case "[":
+		open, closing = '[', ']'
+	default:
+		return false
+	}
+	depth := 0
+	inString, escaped := false, false
+	for _, c := range p.buf {
+		switch {
+		case escaped:
+			escaped = false
+		case c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == open:
+			depth++
+		case c == closing:
+			depth--
+			if depth == 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// leftover is what the route sends as content on the final chunk when the
+// parser swallowed everything: nothing, unless the tag is "{"/"[" and no call
+// was found.
+func (p *callScanner) leftover() string {
+	if p.count > 0 || (p.tag != "{" && p.tag != "[") {
+		return ""
+	}
+	return string(p.buf)
+}
+
+// chatReply is the non-streamed /api/chat message (writeChatResponse sums
+// the streamed chunks), plus calls the route discarded.
+type chatReply struct {
+	Thinking  string          `json:"thinking"`
+	Content   string          `json:"content"`
+	ToolCalls []extractedCall `json:"tool_calls"`
+	// Calls the tool parser returned in a chunk that also returned content:
+	// the route keeps the content and drops these calls.
+	Dropped []extractedCall `json:"dropped_tool_calls"`
+}
+
+// replyFor runs the chunks through the route's completion callback; a last
+// empty chunk stands for the runner's final "done" response.
+func replyFor(chunks []string, tag, openTag, closeTag string, thinkOn, promptOpensThink bool, tools Tools) chatReply {
+	var thinker *thinkSplitter
+	if thinkOn && openTag != "" && closeTag != "" {
+		thinker = &thinkSplitter{open: openTag, close: closeTag}
+		if promptOpensThink {
+			thinker.feed(openTag)
+		}
+	}
+	var scanner *callScanner
+	if len(tools) > 0 {
+		scanner = &callScanner{tag: tag, tools: tools}
+	}
+	reply := chatReply{ToolCalls: []extractedCall{}, Dropped: []extractedCall{}}
+	var thinking, content strings.Builder
+	all := append(append([]string{}, chunks...), "")
+	for n, chunk := range all {
+		done := n == len(all)-1
+		msgThinking, msgContent := "", chunk
+		var msgCalls []extractedCall
+		if thinker != nil {
+			msgThinking, msgContent = thinker.feed(chunk)
+			if msgThinking == "" && msgContent == "" && !done {
+				continue // still undecided: nothing is sent
+			}
+		}
+		if scanner != nil {
+			calls, text := scanner.add(msgContent)
+			switch {
+			case text != "":
+				msgContent = text
+				reply.Dropped = append(reply.Dropped, calls...)
+			case len(calls) > 0:
+				msgCalls, msgContent = calls, ""
+			case msgThinking != "":
+				// sent as it is: msgContent keeps the text given to the parser
+			default:
+				if !done {
+					continue
+				}
+				msgContent = scanner.leftover()
+			}
+		}
+		thinking.WriteString(msgThinking)
+		content.WriteString(msgContent)
+		reply.ToolCalls = append(reply.ToolCalls, msgCalls...)
+	}
+	reply.Thinking, reply.Content = thinking.String(), content.String()
+	return reply
+}
+
+// Chunkings. The runner (llama-server, streaming) hands the route one token's
+// text per chunk; "tokens" approximates that: the special tags whole, other
+// text cut into pre-tokenizer-like pieces (words with a leading space, single
+// digits, punctuation runs, whitespace runs). BPE may cut finer; "runes" is
+// the finest possible cut, N cuts every N runes, "whole" sends one chunk.
+
+var tokenLikeSpecials = []string{
+	"<think>", "</think>", "<tool_call>", "</tool_call>", "<tool_response>",
+	"</tool_response>", "<|im_start|>", "<|im_end|>", "<|endoftext|>",
+}
+
+func chunkText(s string, spec any) ([]string, error) {
+	switch v := spec.(type) {
+	case string:
+		switch v {
+		case "whole":
+			if s == "" {
+				return nil, nil
+			}
+			return []string{s}, nil
+		case "runes":
+			return runePieces(s, 1), nil
+		case "tokens":
+			return tokenLikePieces(s), nil
+		}
+	case float64:
+		if v >= 1 && v == float64(int(v)) {
+			return runePieces(s, int(v)), nil
+		}
+	}
+	return nil, fmt.Errorf(`bad chunking %v (want "tokens", "runes", "whole" or a positive integer)`, spec)
+}
+
+func runePieces(s string, n int) []string {
+	var out []string
+	r := []rune(s)
+	for i := 0; i < len(r); i += n {
+		j := i + n
+		if j > len(r) {
+			j = len(r)
+		}
+		out = append(out, string(r[i:j]))
+	}
+	return out
+}
+
+func tokenLikePieces(s string) []string {
+	var out []string
+	r := []rune(s)
+	special := func(i int) int { // length in runes of a special tag at i, or 0
+		for _, tag := range tokenLikeSpecials {
+			t := []rune(tag)
+			if i+len(t) <= len(r) && string(r[i:i+len(t)]) == tag {
+				return len(t)
+			}
+		}
+		return 0
+	}
+	isPunct := func(c rune) bool { return !unicode.IsLetter(c) && !unicode.IsDigit(c) && !unicode.IsSpace(c) }
+	for i := 0; i < len(r); {
+		if n := special(i); n > 0 {
+			out = append(out, string(r[i:i+n]))
+			i += n
+			continue
+		}
+		j := i
+		c := r[i]
+		// A single space joins the word or punctuation run after it.
+		if c == ' ' && i+1 < len(r) && !unicode.IsSpace(r[i+1]) && special(i+1) == 0 && !unicode.IsDigit(r[i+1]) {
+			j++
+			c = r[j]
+		}
+		switch {
+		case unicode.IsLetter(c):
+			for j < len(r) && unicode.IsLetter(r[j]) {
+				j++
+			}
+		case unicode.IsDigit(c):
+			j++
+		case unicode.IsSpace(c):
+			for j < len(r) && unicode.IsSpace(r[j]) {
+				j++
+			}
+			// leave a last space to the word that follows it
+			if j-i > 1 && j < len(r) && r[j-1] == ' ' && !unicode.IsSpace(r[j]) {
+				j--
+			}
+		default:
+			for j < len(r) && isPunct(r[j]) && (j == i || special(j) == 0) {
+				j++
+			}
+			for j < len(r) && (r[j] == '\n' || r[j] == '\r') {
+				j++
+			}
+		}
+		out = append(out, string(r[i:j]))
+		i = j
+	}
+	return out
+}
+
+// extractRequest is the "extract" member of a request.
+type extractRequest struct {
+	// The model's raw output, as the runner generated it.
+	Output string `json:"output"`
+	// Stop strings (PARAMETER stop): the runner ends generation at the first
+	// one and sends neither it nor anything after it.
+	Stop []string `json:"stop"`
+	// Chunkings to stream the output in (default ["tokens"]).
+	Chunkings []any `json:"chunkings"`
+}
+
+func extract(t *template.Template, msgs []Message, tools Tools, think *ThinkValue, x *extractRequest) (map[string]any, error) {
+	openTag, closeTag := thinkingTags(t)
+	thinkingCapable := openTag != "" && closeTag != ""
+	// ChatHandler: a thinking-capable model gets think=true when the request
+	// leaves it out; asking a model without that capability to think fails.
+	if think == nil && thinkingCapable {
+		think = &ThinkValue{Value: true}
+	}
+	if think != nil && think.Bool() && !thinkingCapable {
+		return nil, errors.New("think requested, but Ollama infers no thinking tags from this template (it would answer 400: model does not support thinking)")
+	}
+	if len(msgs) == 0 {
+		return nil, errors.New(`bad request: "extract" needs "messages" (Ollama renders the prompt to see whether it opens the thinking block)`)
+	}
+	var prompt bytes.Buffer
+	if err := render(&prompt, t, msgs, tools, think); err != nil {
+		return nil, fmt.Errorf("template execution failed: %w", err)
+	}
+	thinkOn := think != nil && think.Bool()
+	opens := openTag != "" && strings.HasSuffix(strings.TrimSpace(prompt.String()), openTag)
+
+	output := x.Output
+	for _, stop := range x.Stop {
+		if stop == "" {
+			continue
+		}
+		if i := strings.Index(output, stop); i >= 0 {
+			output = output[:i]
+		}
+	}
+	tag := toolCallTag(t)
+	specs := x.Chunkings
+	if len(specs) == 0 {
+		specs = []any{"tokens"}
+	}
+	replies := make([]map[string]any, 0, len(specs))
+	for _, spec := range specs {
+		chunks, err := chunkText(output, spec)
+		if err != nil {
+			return nil, err
+		}
+		reply := replyFor(chunks, tag, openTag, closeTag, thinkOn, opens, tools)
+		replies = append(replies, map[string]any{"chunking": spec, "chunks": len(chunks), "reply": reply})
+	}
+	return map[string]any{
+		"tool_call_tag":      tag,
+		"thinking_tags":      []string{openTag, closeTag},
+		"think":              thinkOn,
+		"prompt_opens_think": opens,
+		"tool_parser":        len(tools) > 0,
+		"generated":          output,
+		"replies":            replies,
+	}, nil
+}
+
+// ---------------------------------------------------------------------------
 // The request.
 
 type request struct {
@@ -963,6 +1620,7 @@ type request struct {
 	Think               json.RawMessage `json:"think"`
 	AddGenerationPrompt *bool           `json:"add_generation_prompt"`
 	Inspect             bool            `json:"inspect"`
+	Extract             *extractRequest `json:"extract"`
 }
 
 func isNull(raw json.RawMessage) bool {
@@ -1039,6 +1697,16 @@ func run(stdin io.Reader, stdout io.Writer) error {
 		if *req.AddGenerationPrompt != opens {
 			return fmt.Errorf("add_generation_prompt=%v cannot be expressed through Ollama: /api/chat has no such flag, and the template opens a new assistant turn exactly when the last message is not the assistant's (its role here is %q)", *req.AddGenerationPrompt, msgs[len(msgs)-1].Role)
 		}
+	}
+
+	if req.Extract != nil {
+		report, err := extract(t, msgs, tools, think, req.Extract)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetEscapeHTML(false)
+		return enc.Encode(report)
 	}
 
 	var out bytes.Buffer
