@@ -66,12 +66,35 @@ class SessionRun:
 def run_session(backend: Any, *, session_id: str, thinking: bool = True, rounds: int = ROUNDS,
                 max_tokens: int = 100, on_turn: Callable[[], None] | None = None,
                 record: bool = True) -> SessionRun:
+    return _drive(backend, [{"role": "user", "content": QUESTION}], looping_executor, session_id=session_id,
+                  thinking=thinking, rounds=rounds, max_tokens=max_tokens, on_turn=on_turn, record=record)
+
+
+def run_scripted(backend: Any, conversation_id: str, *, session_id: str) -> SessionRun:
+    """One scripted conversation of the tiny model (tests/fixtures), its tools answering as scripted."""
+    from tests.fixtures.scripted import conversation, scripted_tool_results
+
+    script, results = conversation(conversation_id), scripted_tool_results()
+    first_answer = next(i for i, m in enumerate(script["messages"]) if m["role"] == "assistant")
+
+    def execute(name: str, arguments: dict) -> ToolOutcome:
+        key = (name, json.dumps(arguments, sort_keys=True))
+        if key not in results:
+            return ToolOutcome(json.dumps({"error": f"no scripted result for {key}"}), True)
+        return ToolOutcome(results[key])
+    return _drive(backend, [dict(m) for m in script["messages"][:first_answer]], execute, session_id=session_id,
+                  thinking=script["thinking"], rounds=ROUNDS, max_tokens=200)
+
+
+def _drive(backend: Any, messages: list[dict[str, Any]], execute: Callable[[str, dict], ToolOutcome], *,
+           session_id: str, thinking: bool, rounds: int, max_tokens: int,
+           on_turn: Callable[[], None] | None = None, record: bool = True) -> SessionRun:
     recorder = Recorder(backend, on_turn, record=record)
-    agent = Agent(recorder, scripted_tools(), looping_executor, session_id=session_id,
+    agent = Agent(recorder, scripted_tools(), execute, session_id=session_id,
                   config=AgentConfig(max_rounds=rounds, enable_thinking=thinking,
                                      sampling=SamplingParams.greedy(max_tokens=max_tokens)))
     usages, finishes, calls, finished = [], [], [], ""
-    for event in agent.run([{"role": "user", "content": QUESTION}]):
+    for event in agent.run(messages):
         if isinstance(event, TurnComplete):
             usages.append(event.usage)
             finishes.append(event.finish_reason)
