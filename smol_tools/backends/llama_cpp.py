@@ -44,7 +44,9 @@ class SharedModel:
         if not path.is_file():
             raise BackendError(f"no GGUF file at {path}")
         try:
-            self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(),
+            # Prompt batches get the same thread count (llama-cpp-python would use every core).
+            threads = n_threads or os.cpu_count()
+            self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
                              n_batch=512, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"llama-cpp-python could not load {path}: {exc}") from exc
