@@ -4,12 +4,18 @@ nothing of another's, with the in-process model shared by 15 of them and 5 on a 
 Isolation is checked where it could break: the shared model's per-session prompt state
 (different scripted conversations interleave on one model), each session's workspace (a file
 only that session wrote, read back by the model's own read_file call) and each session's outbox
-(an email only that session sent)."""
+(an email only that session sent).
+
+The load runs twice with the app's resident memory (VmRSS of the app process) read before, after
+the first and after the second load: the first pays for warm-up (the model's contexts, Gradio's
+queue and worker threads); a second identical load must add little on top, or memory grows
+with traffic (a leak). Run with -s to see the figures."""
 
 from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,6 +25,14 @@ from tests.test_app_support import app_server, call, client, fake_openai  # noqa
 
 pytestmark = pytest.mark.slow
 SESSIONS = 20
+MIB = 1024
+# What a second identical load may add to the app's RSS. The first load's growth is mostly
+# warm-up (about +100 MiB measured: the model loaded, 20 Gradio workers), so the bound is
+# absolute rather than a share of it: 32 MiB, 1.6 MiB per session, several times what was
+# measured (about +4 MiB: allocator noise and 20 more retained sessions of the 64 the store
+# keeps); anything that keeps 1.6 MiB or more per session (a context, a saved model state, a
+# transcript copy per turn) fails it.
+SECOND_LOAD_LIMIT_MIB = 32
 
 CALCULATE = [("calculate", {"expression": "17 * 23"}), ("calculate", {"expression": "391 + 100"})]
 PARALLEL = [("get_weather", {"city": "Tokyo"}), ("get_weather", {"city": "Lima"})]
@@ -49,13 +63,28 @@ def _session(i: int, app, fake) -> dict[str, Any]:
             "history": call(c, "history"), "status": call(c, "status")}
 
 
-def test_twenty_concurrent_sessions_are_isolated(app_server, fake_openai) -> None:
-    fake_openai.chunk_delay_s = 0.01  # keep server turns in flight while the model serves others
+def _rss_kib(pid: int) -> int:
+    """Resident set size of process `pid`, in KiB (VmRSS of /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def _settled_rss_kib(pid: int) -> int:
+    # Gradio finishes its bookkeeping just after the last reply: let it settle before sampling.
+    time.sleep(2.0)
+    return _rss_kib(pid)
+
+
+def _load(app, fake) -> tuple[list[dict[str, Any]], float]:
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=SESSIONS) as pool:
-        results = list(pool.map(lambda i: _session(i, app_server, fake_openai), range(SESSIONS)))
-    elapsed = time.monotonic() - started
+        results = list(pool.map(lambda i: _session(i, app, fake), range(SESSIONS)))
+    return results, time.monotonic() - started
 
+
+def _check_isolated(results: list[dict[str, Any]]) -> None:
     sessions = {r["status"]["session"] for r in results}
     assert len(sessions) == SESSIONS  # one Gradio session each
     for r in results:
@@ -76,9 +105,29 @@ def test_twenty_concurrent_sessions_are_isolated(app_server, fake_openai) -> Non
             assert r["workspace"]["files"]["todo.txt"] == "buy milk", i
         if i % 4 == 1:
             assert turn["answer"] == "17 * 23 = 391, and 391 + 100 = 491."
-    # No session's text reached another's model prompt on the server either.
+
+
+def test_twenty_concurrent_sessions_are_isolated(app_server, fake_openai) -> None:
+    fake_openai.chunk_delay_s = 0.01  # keep server turns in flight while the model serves others
+    pid = app_server.process.pid
+    rss = [_settled_rss_kib(pid)]
+    timings = []
+    for _ in range(2):  # the second load: new sessions, same work
+        results, elapsed = _load(app_server, fake_openai)
+        _check_isolated(results)
+        rss.append(_settled_rss_kib(pid))
+        timings.append(elapsed)
+    # Every server session asked exactly twice (the call, then the answer): none lost, none doubled;
+    # and no session's text reached another's model prompt on the server either.
+    assert len(fake_openai.requests) == 2 * (SESSIONS // 4) * 2
     for body in fake_openai.requests:
         addresses = {m["content"] for m in body["messages"] if m["role"] == "user"}
         assert len(addresses) == 1
-    print(f"{SESSIONS} sessions in {elapsed:.1f}s")
+
+    first, second = (rss[1] - rss[0]) / MIB, (rss[2] - rss[1]) / MIB
+    print(f"{SESSIONS} sessions in {timings[0]:.1f}s, again in {timings[1]:.1f}s; app RSS "
+          f"{rss[0] / MIB:.1f} MiB before, {rss[1] / MIB:.1f} MiB after load 1 ({first:+.1f}), "
+          f"{rss[2] / MIB:.1f} MiB after load 2 ({second:+.1f})")
+    assert second <= SECOND_LOAD_LIMIT_MIB, (
+        f"memory grows with traffic: {second:+.1f} MiB on the second load after {first:+.1f} MiB on the first")
     assert threading.active_count() < 200

@@ -19,7 +19,8 @@ from typing import Sequence
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """`preexec_fn` for any child the pipeline starts: the kernel kills it when the pipeline dies."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):  # not Linux: best effort only
@@ -51,7 +52,7 @@ def run_child(cmd: Sequence[str | os.PathLike[str]], log_path: Path | None = Non
         log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path or os.devnull, "wb") as sink:
         process = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, preexec_fn=_die_with_parent, env=env,
+                                   stderr=subprocess.STDOUT, preexec_fn=die_with_parent, env=env,
                                    cwd=cwd)
         assert process.stdout is not None
         chunks = []

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import atomic_output
+from .children import die_with_parent
 from .llama_cpp_source import llama_cpp_dir
 
 OUTTYPES = ("f32", "f16", "bf16", "q8_0")
@@ -74,7 +75,9 @@ def convert_to_gguf(checkpoint: Path, out_file: Path, *, outtype: str = "bf16",
         cmd += ["--", str(checkpoint), "--outfile", str(partial), "--outtype", outtype]
         if not (has_mtp and keep_mtp):
             cmd.append("--no-mtp")
-        result = subprocess.run(cmd, capture_output=True, text=True)
+        # Tied to the pipeline: an orphaned converter killed with it would go on writing the
+        # .partial file a --resume run writes again.
+        result = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=die_with_parent)
         if result.returncode != 0:
             raise ConversionError(
                 f"convert_hf_to_gguf.py failed (exit {result.returncode}) on {checkpoint}:\n"

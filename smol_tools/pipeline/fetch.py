@@ -77,10 +77,26 @@ def fetch_source(source: str, dest: Path, *, revision: str | None = None,
 
     sha = pinned or resolve_revision(source, revision, api)
     patterns = [p for p in allow_patterns if with_weights or p not in WEIGHT_PATTERNS]
+    drop_orphaned_downloads(dest)
     folder = snapshot_download(source, revision=sha, local_dir=dest,
                                allow_patterns=patterns or None)
     path = Path(folder)
     return SourceInfo(path, "hub", repo_id=source, revision=sha, files=_listing(path))
+
+
+def drop_orphaned_downloads(dest: Path) -> int:
+    """Delete partial downloads a killed run left in `dest`; returns bytes freed.
+
+    huggingface_hub downloads each file to a process-unique `<hash>.<etag>.<id>.incomplete`
+    under `.cache/huggingface/download/` and renames it when complete; it deletes the partial
+    file on an error, but a killed process cannot, and no later download reuses it (the name is
+    unique to that process). Unremoved, each kill would leave up to a whole weight file behind.
+    One build owns `dest` (as it owns build/state.json), so no live download is touched."""
+    freed = 0
+    for stale in (dest / ".cache" / "huggingface" / "download").rglob("*.incomplete"):
+        freed += stale.stat().st_size
+        stale.unlink()
+    return freed
 
 
 def drop_weights(info: SourceInfo) -> int:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from .children import die_with_parent
+
 MIB = 1024 * 1024
 KV_BYTES = 2  # llama.cpp's default cache type is f16 for K and V
 STATE_BYTES = 4  # recurrent states are f32
@@ -155,7 +157,8 @@ def parse_llama_log(log: str) -> dict[str, float]:
 def llama_cpp_reports(path: Path, contexts: Sequence[int], timeout: float = 600) -> dict[int, dict[str, float]]:
     """Load `path` once per context in a child process and parse llama.cpp's log."""
     cmd = [sys.executable, "-m", "smol_tools.pipeline.memory", str(path), *map(str, contexts)]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                            preexec_fn=die_with_parent)  # dies with a killed pipeline
     if result.returncode != 0:
         raise RuntimeError(f"loading {path.name} for the memory check failed:\n{result.stderr[-2000:]}")
     sections = result.stderr.split(_MARK)[1:]

@@ -25,7 +25,7 @@ from .atomic import atomic_output
 from .card import CardInput, render_card
 from .convert import checkpoint_has_mtp, convert_to_gguf
 from .drift import DriftReport, check_template_drift, choose_template
-from .fetch import SourceInfo, drop_weights, fetch_source
+from .fetch import SourceInfo, drop_weights, fetch_source, is_local_source, resolve_revision
 from .ggufinfo import tensor_stats
 from .imatrix import calibration_text, compute_imatrix
 from .llama_quantize import quantize_with_program
@@ -139,10 +139,16 @@ class Pipeline:
         # Weights are only needed while a conversion is still to do (they may have been dropped).
         outtypes = ["BF16"] + (["F16"] if self.opts.f16 else [])
         need_weights = not all(self._gguf(t).exists() and self.state.get(f"convert:{t}") for t in outtypes)
+        pinned = record.get("revision") if self.opts.resume else None
         try:
+            if pinned is None and not is_local_source(self.opts.source):
+                # Record the commit before downloading: a build killed mid-download resumes that
+                # commit, not whatever the branch points to by the time it is resumed.
+                pinned = resolve_revision(self.opts.source, self.opts.revision)
+                self.state.put("source", {"revision": pinned})
             info = fetch_source(self.opts.source, self.out / SOURCE_DIR, revision=self.opts.revision,
-                                pinned=record.get("revision") if self.opts.resume else None,
-                                allow_patterns=self.opts.config.allow_patterns, with_weights=need_weights)
+                                pinned=pinned, allow_patterns=self.opts.config.allow_patterns,
+                                with_weights=need_weights)
         except Exception as exc:  # network, auth, unknown repo: say which source, keep it short
             raise PackageError(f"could not fetch {self.opts.source!r} (not a local folder, so a Hub "
                                f"repo id): {type(exc).__name__}: {str(exc)[:300]}") from exc

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..chat_format import REASONING_FIELDS, load_params
+from .children import die_with_parent
 from .drift import load_corpus, render_case
 
 SMOKE_TOOL = {"type": "function", "function": {
@@ -85,7 +86,9 @@ def verify_gguf(path: Path, template_file: Path, *, turns_file: Path | None = No
         cmd += ["--threads", str(threads)]
     started = time.monotonic()
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        # Tied to the pipeline: a killed build leaves no verifier running on (up to an hour).
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              preexec_fn=die_with_parent)
     except subprocess.TimeoutExpired:
         return VerifyResult(path.name, error=f"verification timed out after {timeout:.0f}s",
                             seconds=round(time.monotonic() - started, 2))
