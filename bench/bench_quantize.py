@@ -14,8 +14,9 @@ that includes the Python interpreter and llama_cpp import, reported separately a
 Median and spread (min-max, stdev) per variant; results as JSON + markdown in bench/results/.
 
 The default input is a randomly initialised Qwen3.5 (same architecture as smol-tools-4b-32k:
-linear + full attention layers; ~190M parameters, 0.4 GB BF16) built once and cached, so the
-timings are long enough to compare; `--input FILE.gguf` benchmarks any GGUF (e.g. the real BF16).
+linear + full attention layers, 12 of them at hidden size 1024, with a 151,936-row vocabulary;
+~500M parameters, 1 GB BF16) built once and cached, so the timings are long enough to compare
+and the largest tensors are of the 4B model's order; `--input FILE.gguf` benchmarks any GGUF (e.g. the real BF16).
 
     .venv/bin/python bench/bench_quantize.py [--input F] [--quants Q8_0,Q4_K_M] [--repeats 5]
 """
@@ -41,6 +42,10 @@ from smol_tools.pipeline.llama_cpp_source import CACHE_ROOT, llama_cpp_python_ve
 from smol_tools.pipeline.state import sha256_file  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
+# The vocabulary of llama.cpp's qwen35 reference vocab (models/ggml-vocab-qwen35.gguf): the
+# embedding and output matrices, the quantizer's largest tensors on the 4B model too, get a
+# realistic row count (the tiny tokenizer is padded by the converter).
+BENCH_VOCAB = 151936
 BENCH_DIMS = dict(hidden_size=1024, intermediate_size=3072, num_hidden_layers=12,
                   num_attention_heads=8, num_key_value_heads=2, head_dim=128,
                   linear_num_key_heads=8, linear_key_head_dim=128, linear_num_value_heads=8,
@@ -101,7 +106,7 @@ def bench_model() -> Path:
     """A random-weight Qwen3.5 checkpoint converted to BF16 GGUF, cached by its dimensions."""
     from smol_tools.pipeline.convert import convert_to_gguf
 
-    key = "-".join(f"{v}" for v in BENCH_DIMS.values())
+    key = "-".join(f"{v}" for v in [*BENCH_DIMS.values(), BENCH_VOCAB])
     folder = CACHE_ROOT / "bench" / f"qwen35-random-{key}"
     gguf = folder / "bench-bf16.gguf"
     if gguf.exists():
@@ -122,7 +127,7 @@ def bench_model() -> Path:
     tiny_config = json.loads((tiny / "config.json").read_text())
     n = BENCH_DIMS["num_hidden_layers"]
     config = Qwen3_5TextConfig(
-        vocab_size=tiny_config["vocab_size"], max_position_embeddings=32768,
+        vocab_size=BENCH_VOCAB, max_position_embeddings=32768,
         layer_types=["full_attention" if (i + 1) % 4 == 0 else "linear_attention" for i in range(n)],
         linear_conv_kernel_dim=4, rope_parameters=tiny_config["rope_parameters"],
         tie_word_embeddings=False, eos_token_id=tiny_config["eos_token_id"],
@@ -200,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
                 order = ["pipeline", "direct", "api"][i % 3:] + ["pipeline", "direct", "api"][:i % 3]
                 for variant in order:
                     out = work / f"{variant}-{quant}.gguf"
+                    # Each variant starts with no dirty pages of another's output to write back.
+                    os.sync()
                     if variant == "pipeline":
                         seconds, rss, cpu = run_pipeline(src, out, quant, args.threads, work / "log.txt")
                     elif variant == "direct":

@@ -45,9 +45,11 @@ def run(quick: bool) -> list[Figure]:
         pipeline, direct = result["pipeline"], result["direct"]
         wall = Figure(f"quantize_wall_{quant.lower()}", f"Pipeline quantize {quant} (wall)",
                       "`smol-tools package` quantize step", "llama-quantize run by hand", "<= 1.05", 1.05,
-                      # Paired repeats, median: a quantize run lasts seconds, long enough for the
-                      # machine's load to drift, and each repeat runs both back to back.
-                      samples=[p / d for p, d in zip(pipeline["raw_seconds"], direct["raw_seconds"])])
+                      # Per repeat, both back to back (the spread); the figure is fastest ÷ fastest:
+                      # on this shared VM every variant, llama-quantize alone included, lands now
+                      # and then ~0.8 s slower (CPU time too), which only adds time.
+                      samples=[p / d for p, d in zip(pipeline["raw_seconds"], direct["raw_seconds"])],
+                      best=(pipeline["seconds"]["min"], direct["seconds"]["min"]))
         rss = Figure(f"quantize_rss_{quant.lower()}", f"Pipeline quantize {quant} (peak RSS)",
                      "peak RSS of the pipeline step's process tree", "peak RSS of llama-quantize", "<= 1.05", 1.05,
                      samples=[pipeline["peak_rss_mib"]["median"] / direct["peak_rss_mib"]["median"]])
@@ -55,14 +57,18 @@ def run(quick: bool) -> list[Figure]:
         wall.details = {k: result[k] for k in ("pipeline", "direct", "api", "outputs_identical")}
         wall.details["input"] = Path(report["input"]).name
         wall.notes = [f"bench/bench_quantize.py on `{Path(report['input']).name}` ({input_mib:.0f} MiB), "
-                      f"{report['repeats']} interleaved repeats; median wall {pipeline['seconds']['median']:.3f} s "
-                      f"pipeline vs {direct['seconds']['median']:.3f} s direct; outputs byte-identical: "
-                      f"{result['outputs_identical']['pipeline_vs_direct']}. The pipeline runs the same "
-                      "llama-quantize as a child and adds an fsync'd atomic rename and log parsing, a fixed cost that "
-                      "dominates on a small input."]
+                      f"{report['repeats']} interleaved repeats, the page cache synced before each; fastest wall "
+                      f"{pipeline['seconds']['min']:.3f} s pipeline vs {direct['seconds']['min']:.3f} s direct "
+                      f"(medians {pipeline['seconds']['median']:.3f} vs {direct['seconds']['median']:.3f} s); "
+                      f"llama-cpp-python's API fastest {result['api']['seconds']['min']:.3f} s; outputs "
+                      f"byte-identical: {result['outputs_identical']['pipeline_vs_direct']}. The pipeline runs the "
+                      "same llama-quantize as a child and adds an fsync before the atomic rename (the output is on "
+                      "disk when the step ends; by hand it is still in the page cache) and log parsing: a fixed "
+                      "cost per file, which is large only where quantizing is fast (Q8_0)."]
         rss.notes = [f"Peak RSS {pipeline['peak_rss_mib']['median']:.0f} MiB vs {direct['peak_rss_mib']['median']:.0f} "
-                     f"MiB (GNU time): the pipeline's figure is its Python process "
-                     f"({report['pipeline_baseline_rss_mib']:.0f} MiB before quantizing), larger than llama-quantize "
-                     "on a small model; on the 4B model llama-quantize's own working set dominates both."]
+                     f"MiB (GNU time: the largest process of each tree). The pipeline's Python process holds "
+                     f"{report['pipeline_baseline_rss_mib']:.0f} MiB; llama-quantize's working set, which grows with "
+                     "the largest tensor (here the 151,936-row embedding), is the peak of both wherever the input "
+                     "is of a real model's shape."]
         figures += [wall, rss]
     return figures

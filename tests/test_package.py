@@ -68,7 +68,7 @@ def built(tiny_model, tmp_path_factory):
     from smol_tools.pipeline.package import run_package
 
     out = tmp_path_factory.mktemp("package") / "out"
-    args = parse(package_argv(tiny_model.path, out))
+    args = parse(package_argv(tiny_model.path, out, "--eval", "tiny"))
     assert args.func.__name__ == "cmd_package"
     stream = io.StringIO()
     result = run_package(options_from_args(args), Progress(stream))
@@ -195,12 +195,46 @@ def test_model_card(built) -> None:
     for f in result.files:
         if f.publishable:
             row = next(line for line in card.splitlines() if line.startswith(f"| [`{f.name}`]"))
-            assert f"`{f.sha256}`" in row and f"{f.bits_per_weight:.2f}" in row and row.endswith("| yes |")
+            # The tiny model reproduces its scripted suite greedily from every published quant.
+            assert f"`{f.sha256}`" in row and f"{f.bits_per_weight:.2f}" in row
+            assert row.endswith("| yes | F1 1.000 [1.000, 1.000] |"), row
+    assert "| Eval |" in card and "on the `tiny-scripted` suite, 8 cases" in card
     for usage in (f"llama-server -hf {REPO}:Q4_K_M --jinja", f"ollama run hf.co/{REPO}:Q4_K_M",
                   'filename="*q4_k_m.gguf"', "Modelfile.Q4_K_M"):
         assert usage in card
     assert "## Memory" in card and "Total @ 32K ctx" in card
     assert "greedy decoding reproduces every scripted tool-call turn exactly" in card
+
+
+def test_eval_scores_every_published_file_and_resume_reuses_them(built, tiny_model) -> None:
+    from smol_tools.pipeline.package import run_package
+
+    result, log = built
+    published = [f for f in result.files if f.publishable]
+    assert all(f.eval_score == "F1 1.000 [1.000, 1.000]" for f in published)
+    assert all(f.eval_score is None for f in result.files if not f.publishable)  # IQ2_XS: never scored
+    for f in published:
+        assert f"eval  {f.name}: F1 1.000" in log or f"{f.name}: F1 1.000" in log
+        report = json.loads((result.out / "build" / "eval" / f"{f.name}.json").read_text())
+        assert report["suite"]["name"] == "tiny-scripted" and report["suite"]["cases"] == 8
+    manifest = json.loads((result.out / "manifest.json").read_text())
+    assert {f["name"]: f["eval_score"] for f in manifest["files"]} == {f.name: f.eval_score for f in published}
+    # Resumed with the same suite: nothing is scored again.
+    stream = io.StringIO()
+    again = run_package(options_from_args(parse(package_argv(tiny_model.path, result.out, "--eval", "tiny",
+                                                             "--resume"))), Progress(stream))
+    text = stream.getvalue()
+    assert [f.eval_score for f in again.files] == [f.eval_score for f in result.files]
+    assert text.count("(done earlier)") >= len(published) and "eval" in text
+
+
+def test_unknown_eval_suite_is_refused_before_building(tiny_model, tmp_path) -> None:
+    from smol_tools.pipeline.package import PackageError, run_package
+
+    with pytest.raises(PackageError, match="no file at"):
+        run_package(options_from_args(parse(package_argv(tiny_model.path, tmp_path / "out", "--eval",
+                                                         str(tmp_path / "missing.json")))), Progress(io.StringIO()))
+    assert not (tmp_path / "out" / gguf("BF16")).exists()
 
 
 def test_memory_table_agrees_with_llama_cpp(built) -> None:

@@ -18,6 +18,7 @@ class FileReport:
     problems: list[str] = field(default_factory=list)
     fallbacks: list[str] = field(default_factory=list)  # "tensor: wanted -> used"
     imatrix: bool = False
+    eval_score: str | None = None  # the card's cell when the build ran an eval (`--eval`)
     seconds: dict[str, float] = field(default_factory=dict)  # step -> seconds (this run)
 
     @property

@@ -31,7 +31,8 @@ class CardInput:
     memory_check: str | None = None
     ollama_files: bool = True
     turns_checked: bool = False  # every file reproduced a scripted set of turns greedily
-    eval_scores: dict[str, str] = field(default_factory=dict)  # file -> score, once an eval exists
+    eval_scores: dict[str, str] = field(default_factory=dict)  # file -> score (`--eval`)
+    eval_note: str = ""  # which suite, how many cases, how scored
 
 
 def front_matter(ci: CardInput) -> str:
@@ -98,6 +99,8 @@ def render_card(ci: CardInput) -> str:
         "",
         f"Verified means: {verified_by}.",
     ]
+    if ci.eval_scores and ci.eval_note:
+        sections += ["", f"Eval: {ci.eval_note}"]
     if ci.imatrix_file:
         sections += ["", f"`{ci.imatrix_file}` is the importance matrix used for the types marked "
                          f"(imatrix). {ci.imatrix_note}".rstrip()]

@@ -38,7 +38,7 @@ def options_from_args(args: argparse.Namespace) -> "PackageOptions":
         expect_turns=args.expect_turns, imatrix_chunks=args.imatrix_chunks,
         imatrix_from=args.imatrix_from.upper(), threads=args.threads,
         verify_threads=args.verify_threads, llama_bin=args.llama_bin, drop_source=args.drop_source,
-        check_memory=not args.no_memory_check)
+        check_memory=not args.no_memory_check, eval_suite=args.eval, eval_limit=args.eval_limit)
 
 
 def cmd_package(args: argparse.Namespace) -> int:
@@ -94,6 +94,11 @@ def add_package_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="folder with your own llama-quantize and llama-imatrix (e.g. a CUDA build)")
     p.add_argument("--drop-source", action="store_true",
                    help="delete the downloaded weights once converted (saves disk)")
+    p.add_argument("--eval", default=None, metavar="default|tiny|SUITE.json",
+                   help="score every verified file on an eval suite for the card's Eval column "
+                        "(default = evals/suite.json; off unless given: hours on CPU for the 4B model)")
+    p.add_argument("--eval-limit", type=int, default=None, metavar="N",
+                   help="with --eval, only the suite's first N cases")
     p.add_argument("--no-memory-check", action="store_true",
                    help="skip loading a file in llama.cpp to check the memory table")
     p.set_defaults(func=cmd_package)

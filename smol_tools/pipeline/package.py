@@ -2,7 +2,7 @@
 
 Steps, each printed as one progress line: source (fetch) -> template drift -> MTP report ->
 convert (BF16, F16 if asked) + metadata -> verify -> imatrix -> per quant: quantize, metadata,
-verify -> memory table (checked against llama.cpp) -> Modelfiles + Hub Ollama files -> card +
+verify -> eval of every verified file (with --eval) -> memory table (checked against llama.cpp) -> Modelfiles + Hub Ollama files -> card +
 manifest -> upload plan (dry run) or publish -> summary table.
 
 Every artifact is written under a temporary name and renamed when complete (atomic.py), and
@@ -25,6 +25,7 @@ from .atomic import atomic_output
 from .card import CardInput, render_card
 from .convert import checkpoint_has_mtp, convert_to_gguf
 from .drift import DriftReport, check_template_drift, choose_template
+from .evaluate import EvalError, eval_gguf, suite_fingerprint
 from .fetch import SourceInfo, drop_weights, fetch_source, is_local_source, resolve_revision
 from .ggufinfo import tensor_stats
 from .imatrix import calibration_text, compute_imatrix
@@ -70,6 +71,8 @@ class PackageOptions:
     llama_bin: Path | None = None
     drop_source: bool = False
     check_memory: bool = True
+    eval_suite: str | None = None  # default | tiny | suite file: score each published file
+    eval_limit: int | None = None  # only the suite's first N cases
 
     @property
     def name(self) -> str:
@@ -336,6 +339,41 @@ class Pipeline:
             if self.state.get(key) and self.state.get(key).get("size") != path.stat().st_size:
                 self.state.finish(key, path, params, fallbacks=report.fallbacks)
 
+    def evaluate_all(self) -> str:
+        """Score every publishable file on the eval suite (`--eval`); returns the card's note."""
+        suite = self.opts.eval_suite
+        if not suite:
+            return ""
+        params = {"suite": suite_fingerprint(suite), "limit": self.opts.eval_limit}
+        outcome = None
+        for report in self.files:
+            if not report.publishable:
+                continue
+            key, path = f"eval:{report.name}", self.out / report.name
+            record = self.state.get(key)
+            if record and record.get("params") == params | {"sha256": report.sha256}:
+                report.eval_score = record["score"]
+                self.progress.step("eval", f"{report.name}: {report.eval_score} (done earlier)")
+                continue
+            try:
+                outcome = eval_gguf(path, self.build / "eval" / f"{report.name}.json", suite=suite,
+                                    limit=self.opts.eval_limit, log_path=self.build / "logs" / f"eval-{report.name}.log")
+            except EvalError as exc:  # the file stays verified and publishable; its cell says "-"
+                self.progress.step("eval", f"{report.name}: FAILED ({str(exc).splitlines()[0]})")
+                continue
+            report.eval_score, report.seconds["eval"] = outcome.score, outcome.seconds
+            self.state.put(key, {"params": params | {"sha256": report.sha256}, "score": outcome.score,
+                                 "cases": outcome.cases, "suite_name": outcome.suite})
+            self.progress.step("eval", f"{report.name}: {outcome.score}", seconds=outcome.seconds)
+        scored = [f for f in self.files if f.eval_score]
+        if not scored:
+            return ""
+        record = self.state.get(f"eval:{scored[0].name}")
+        limit = f" (its first {self.opts.eval_limit} cases)" if self.opts.eval_limit else ""
+        return (f"tool-selection F1 with its 95% bootstrap interval on the `{record['suite_name']}` suite"
+                f"{limit}, {record['cases']} cases, greedy decoding through llama-cpp-python "
+                "(`smol-tools eval`; metric definitions in the smol-tools repo's evals/README.md).")
+
     def memory(self) -> tuple[str, list[Any], str | None]:
         started = time.monotonic()
         good = [f for f in self.files if f.publishable]
@@ -410,7 +448,7 @@ class Pipeline:
         return "Q4_K_M" if "Q4_K_M" in kinds or not kinds else kinds[-1]
 
     def card(self, imatrix: Path | None, memory: tuple[str, list[Any], str | None],
-             ollama: list[str], mtp_note: str | None = None) -> None:
+             ollama: list[str], mtp_note: str | None = None, eval_note: str = "") -> None:
         cfg = self.opts.config
         source = self.source_info.manifest()
         base = self.source_info.repo_id or cfg.source
@@ -429,7 +467,8 @@ class Pipeline:
             has_mtp=self.has_mtp, mtp_note=mtp_note, imatrix_file=imatrix.name if imatrix else None,
             turns_checked=self.opts.expect_turns is not None,
             imatrix_note=imatrix_note, memory_markdown=memory[0], memory_check=memory[2],
-            ollama_files="template" in ollama)
+            ollama_files="template" in ollama, eval_note=eval_note,
+            eval_scores={f.name: f.eval_score for f in self.files if f.publishable and f.eval_score})
         self._write_text(self.out / "README.md", render_card(ci))
         published = [f for f in self.files if f.publishable]
         manifest = {
@@ -454,6 +493,11 @@ class Pipeline:
 
     def run(self) -> PackageResult:
         validate_quants(self.opts.ladder)
+        if self.opts.eval_suite:  # a wrong suite is refused now, not after hours of quantizing
+            try:
+                suite_fingerprint(self.opts.eval_suite)
+            except EvalError as exc:
+                raise PackageError(str(exc)) from exc
         self.repo_id = self.opts.repo_id or self.opts.config.repo_id
         self.out.mkdir(parents=True, exist_ok=True)
         self.fetch()
@@ -467,10 +511,11 @@ class Pipeline:
         self.quantize_all([q for q in self.opts.ladder if q not in plain], imatrix)
         order = ["BF16", "F16", *self.opts.ladder]
         self.files.sort(key=lambda f: order.index(f.kind))
+        eval_note = self.evaluate_all()
         memory = self.memory()
         mtp_note = self.mtp_speed()
         ollama = self.ollama_files()
-        self.card(imatrix, memory, ollama, mtp_note)
+        self.card(imatrix, memory, ollama, mtp_note, eval_note)
         plan = self.plan(imatrix, ollama)
         result = PackageResult(self.out, self.files, plan, self.drift, self.template_choice,
                                self.has_mtp, imatrix, memory[1])
