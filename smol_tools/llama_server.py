@@ -33,6 +33,7 @@ class LlamaServer:
     binary: Path | None = None
     ctx_size: int = 4096
     extra_args: Sequence[str] = ()
+    threads: int | None = None  # None: every core
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     _log: Any = None
@@ -49,7 +50,7 @@ class LlamaServer:
         self._log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)
         cmd = [str(self.binary), "-m", str(self.model), "--host", "127.0.0.1",
                "--port", str(self.port), "--jinja", "-c", str(self.ctx_size),
-               "--threads", str(os.cpu_count() or 2), *self.extra_args]
+               "--threads", str(self.threads or os.cpu_count() or 2), *self.extra_args]
         self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

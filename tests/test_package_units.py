@@ -341,8 +341,8 @@ def test_mtp_layers_are_read_from_metadata(tmp_path: Path, tiny_gguf_f16: Path) 
 
 @pytest.mark.slow
 def test_mtp_speed_probe_reads_llama_server_timings(tiny_gguf_f16: Path) -> None:
-    """The plain half of the MTP measurement, on the tiny model (it has no MTP layers, so
-    `--spec-type draft-mtp` itself can only run on a real checkpoint that carries them)."""
+    """The plain half of the MTP measurement, on the tiny model (it has no MTP layers; the
+    `--spec-type draft-mtp` half runs in tests/test_mtp.py, on a copy with an MTP head added)."""
     from smol_tools.pipeline.mtp import _tokens_per_second
 
     assert _tokens_per_second(tiny_gguf_f16, [], 16) > 0

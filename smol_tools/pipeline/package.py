@@ -405,18 +405,23 @@ class Pipeline:
 
         if not self.has_mtp:
             return None
+        # The card says every file keeps them: check each one, not only the measured file.
+        lacking = [f.name for f in self.files if f.publishable and gguf_mtp_layers(self.out / f.name) == 0]
         name = hub_file_name(self.opts.name, self.default_quant())
         path = self.out / name
-        if not path.exists() or gguf_mtp_layers(path) == 0:
-            note = f"The checkpoint has MTP tensors, but `{name}` does not carry them."
+        if lacking or not path.exists():
+            note = ("The checkpoint has MTP tensors, but these files do not carry them: "
+                    + ", ".join(f"`{n}`" for n in lacking or [name]) + ".")
+            self.progress.step("mtp", note)
         else:
             started = time.monotonic()
             try:
-                speed = measure_mtp_speedup(path)
+                speed = measure_mtp_speedup(path, threads=self.opts.threads)
                 note = (f"Every file keeps the checkpoint's MTP layers. Measured on the build machine "
                         f"with llama-server and `{name}`: {speed.baseline_tps:.1f} tokens/s plain, "
                         f"{speed.mtp_tps:.1f} tokens/s with `--spec-type draft-mtp` "
-                        f"({speed.speedup:.2f}x, greedy, one code prompt).")
+                        f"({speed.speedup:.2f}x, draft acceptance {speed.draft_accepted}/{speed.draft_n} "
+                        f"= {speed.acceptance:.0%}; greedy, one code prompt).")
             except Exception as exc:  # noqa: BLE001 - a failed measurement must not fail the build
                 note = f"Every file keeps the checkpoint's MTP layers (speed-up not measured: {exc})."
             self.progress.step("mtp", note, seconds=time.monotonic() - started)
