@@ -13,6 +13,7 @@ model, the owner's state is saved (llama-cpp-python's save_state) and restored o
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import json
 import os
@@ -103,6 +104,16 @@ class SharedModel:
 
 _MODELS: dict[tuple[str, int], SharedModel] = {}
 _MODELS_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_models() -> None:
+    # Free the models while llama_cpp's module globals still exist: left to Llama.__del__ at
+    # interpreter teardown, freeing raises "'NoneType' object is not callable" on stderr.
+    with _MODELS_LOCK:
+        for model in _MODELS.values():
+            model.llm.close()
+        _MODELS.clear()
 
 
 def shared_model(path: Path, n_ctx: int, n_threads: int | None = None, max_sessions: int = 8) -> SharedModel:
