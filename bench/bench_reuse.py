@@ -130,6 +130,39 @@ def _server_session(gguf, extra: list[str], thinking: bool, quick: bool) -> dict
     return {"samples": samples, **details}
 
 
+def llama_server_tokens(quick: bool) -> Figure:
+    """The 10-round session through LlamaServerTokensBackend: /completion fed token ids."""
+    from smol_tools.backends.llama_server_tokens import LlamaServerTokensBackend
+    from smol_tools.llama_server import LlamaServer
+    from tests.fixtures.tiny_gguf import ensure_tiny_gguf
+
+    figure = Figure("reuse_llama_server_tokens", "Prompt reuse, llama-server fed token prompts (10 rounds)",
+                    "prompt tokens evaluated per round (timings.prompt_n)", "tokens new in that round", "<= 1.1", 1.1)
+    with LlamaServer(ensure_tiny_gguf("Q8_0"), extra_args=["-lv", "4"], ctx_size=4096) as server:
+        backend = LlamaServerTokensBackend(server.base_url, context_length=4096)
+        for rep in range(1 if quick else 3):
+            run = run_session(backend, session_id=f"tokens-{rep}")
+            backend.forget_session(f"tokens-{rep}")
+            assert len(run.usages) == ROUNDS, f"the session ran {len(run.usages)} rounds"
+            summary = _summary([u.prompt_tokens_evaluated for u in run.usages], new_tokens(run, stop_counted=True),
+                               [u.prompt_tokens for u in run.usages])
+            figure.samples.append(summary["ratio"])
+            figure.details = {**summary, "calls": run.calls}
+        log = server.log_tail(400_000)
+    d = figure.details
+    figure.details["log"] = {"checkpoints_restored": log.count("restored context checkpoint"),
+                             "forced_full_reprocessing": log.count("forcing full prompt re-processing")}
+    figure.notes = [
+        "The same 10-round session, thinking on, through `LlamaServerTokensBackend`: our renderer's prompt sent "
+        "to llama-server's `/completion` as token ids, each round the ids the slot already holds (previous prompt "
+        "and generated tokens) plus the new suffix's. Per round: "
+        f"{d['per_round']}; naive re-evaluation {d['naive_ratio']:.1f}; checkpoints restored "
+        f"{d['log']['checkpoints_restored']}, full re-processing {d['log']['forced_full_reprocessing']} (round 1 "
+        "of a later repetition finds its first prompt in the slot already). The empty think block "
+        "that costs the OpenAI endpoint a checkpoint restore every round never re-tokenizes here."]
+    return figure
+
+
 def _server_reasoning_session(gguf) -> dict[str, Any]:
     """The scripted session whose first turn reasons before calling (non-empty `<think>`)."""
     from smol_tools.backends.openai_compat import OpenAICompatBackend
@@ -196,4 +229,4 @@ def llama_server(quick: bool) -> list[Figure]:
 
 
 def run(quick: bool) -> list[Figure]:
-    return [in_process(quick), *llama_server(quick)]
+    return [in_process(quick), *llama_server(quick), llama_server_tokens(quick)]

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from .backends.factory import BACKEND_KINDS
+
 ENGINES = ("jinja", "llama", "ollama", "llama-cpp-python")
 
 
@@ -139,12 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     parse.set_defaults(func=cmd_parse)
 
     chat = sub.add_parser("chat", help="a terminal agent session with the tools")
-    chat.add_argument("--backend", choices=["llama-cpp-python", "openai", "ollama"],
+    chat.add_argument("--backend", choices=BACKEND_KINDS,
                       default="llama-cpp-python")
     chat.add_argument("--model", default="enfuse/smol-tools-4b-32k-GGUF:Q4_K_M",
                       help="in process: a GGUF path, owner/repo:QUANT, or 'tiny' (the test model); "
                            "servers: the model name")
-    chat.add_argument("--url", default="", help="server URL for --backend openai/ollama")
+    chat.add_argument("--url", default="", help="server URL for --backend openai/llama-server/ollama")
     chat.add_argument("--no-think", action="store_true")
     chat.add_argument("--allow-code", action="store_true",
                       help="enable execute_python/shell_command/network tools (sandboxed)")

@@ -1,5 +1,6 @@
-"""Backends on the tiny model: the in-process adapter and a real llama-server give the same
-turns, the same tool rounds and the same answers; prompt reuse; shared-model safety."""
+"""Backends on the tiny model: the in-process adapter and a real llama-server (through its
+OpenAI API, and fed token prompts on /completion) give the same turns, the same tool rounds and
+the same answers; prompt reuse; shared-model safety."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from smol_tools.agent import Agent, AgentConfig, AgentFinished, ToolOutcome, ToolResultReady
 from smol_tools.backends.base import BackendError, CancelToken, SamplingParams, TurnComplete
 from smol_tools.backends.llama_cpp import LlamaCppBackend
+from smol_tools.backends.llama_server_tokens import LlamaServerTokensBackend
 from smol_tools.backends.openai_compat import OpenAICompatBackend
 from smol_tools.toolcalls import ContentDelta, ToolCallCompleted, ToolCallStarted, parse_output
 from tests.fixtures.scripted import conversation, load_scripted, scripted_tool_results, scripted_turns
@@ -30,6 +32,11 @@ def in_process(tiny_gguf_q8_0) -> LlamaCppBackend:
 @pytest.fixture(scope="module")
 def server_backend(tiny_llama_server) -> OpenAICompatBackend:
     return OpenAICompatBackend(tiny_llama_server.base_url, context_length=4096)
+
+
+@pytest.fixture(scope="module")
+def token_backend(tiny_llama_server) -> LlamaServerTokensBackend:
+    return LlamaServerTokensBackend(tiny_llama_server.base_url, context_length=4096)
 
 
 def _turn(backend, turn, session_id="turns"):
@@ -102,6 +109,43 @@ def test_agent_session_identical_in_process_and_llama_server(in_process, server_
     assert ours == theirs
     assert ours[1] == "answer" and ours[2] == expected_final
     assert ours[0], "the scripted session calls tools"
+
+
+@pytest.mark.parametrize("turn", TURNS, ids=lambda t: t.name)
+def test_llama_server_token_prompts_give_the_same_turn(token_backend, turn) -> None:
+    """Our renderer's prompt as token ids on /completion, our parser on the raw text: the
+    scripted turn comes back byte for byte."""
+    complete = _turn(token_backend, turn, session_id=f"tokens-{turn.name}")[-1]
+    assert complete.raw + "<|im_end|>" == turn.raw
+    assert _summary(complete.result) == _summary(parse_output(turn.raw, thinking_open=turn.thinking))
+    assert complete.finish_reason == ("tool_calls" if complete.result.tool_calls else "stop")
+
+
+@pytest.mark.parametrize("conversation_id", MULTI_ROUND)
+def test_agent_session_identical_through_llama_server_token_prompts(in_process, token_backend,
+                                                                    conversation_id) -> None:
+    ours = _transcript(*_run_session(in_process, conversation_id, f"agent-{conversation_id}"))
+    assert _transcript(*_run_session(token_backend, conversation_id, f"tokens-{conversation_id}")) == ours
+
+
+def test_llama_server_token_prompts_evaluate_only_new_tokens(token_backend) -> None:
+    """The slot holds the previous prompt and every generated token but the stop token; the next
+    prompt is those very ids plus the new suffix's, so the server evaluates only the suffix: the
+    empty think block that costs the OpenAI path a checkpoint restore each round does not merge."""
+    _, events = _run_session(token_backend, "error_recovery", "tokens-reuse")
+    usages = [e.usage for e in events if isinstance(e, TurnComplete)]
+    assert len(usages) == 4
+    for previous, current in zip(usages, usages[1:]):
+        held = previous.prompt_tokens + previous.completion_tokens - 1  # predicted_n counts the stop token
+        assert current.prompt_tokens_evaluated == current.prompt_tokens - held
+        assert current.cached_tokens == held
+
+
+def test_llama_server_token_prompts_refuse_a_down_server() -> None:
+    backend = LlamaServerTokensBackend("http://127.0.0.1:9", context_length=4096, timeout_s=2)
+    assert not backend.check().ok
+    with pytest.raises(BackendError, match="cannot reach"):
+        list(backend.stream_turn([{"role": "user", "content": "hi"}], TOOLS, sampling=GREEDY))
 
 
 def test_in_process_prompt_reuse_evaluates_only_new_tokens(tiny_gguf_q8_0) -> None:

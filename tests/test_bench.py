@@ -15,7 +15,7 @@ import pytest
 from bench.session import SessionRun, new_tokens
 
 ROOT = Path(__file__).resolve().parent.parent
-FIGURES = {"parse_stream_vs_oneshot", "reuse_in_process", "reuse_llama_server", "agent_overhead", "agent_overhead_heavy_twin",
+FIGURES = {"parse_stream_vs_oneshot", "reuse_in_process", "reuse_llama_server", "reuse_llama_server_tokens", "agent_overhead", "agent_overhead_heavy_twin",
            "quantize_wall_q8_0", "quantize_rss_q8_0", "app_overhead"}
 
 

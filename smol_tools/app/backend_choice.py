@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 TINY_N_CTX = 4096  # the tiny model was trained on short conversations
 KIND_LABELS = {"llama-cpp-python": "in-process llama-cpp-python", "openai": "OpenAI-compatible server",
-               "ollama": "Ollama"}
+               "llama-server": "llama-server (token prompts)", "ollama": "Ollama"}
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ import os
 from dataclasses import dataclass
 from typing import Mapping
 
+from ..backends.factory import BACKEND_KINDS
 from ..model_source import DEFAULT_QUANT, DEFAULT_REPO
 
-BACKEND_KINDS = ("llama-cpp-python", "openai", "ollama")
 # The quants the packaging pipeline publishes (packaging/config.toml [build] quants).
 QUANTS = ("Q4_K_M", "IQ4_XS", "Q5_K_M", "Q6_K", "Q8_0")
 TINY = "tiny"  # SMOL_TOOLS_MODEL=tiny: the test suite's tiny model, offline

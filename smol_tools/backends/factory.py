@@ -1,4 +1,5 @@
-"""Build a backend from a user's choice: in-process GGUF, OpenAI-compatible server, or Ollama."""
+"""Build a backend from a user's choice: in-process GGUF, OpenAI-compatible server, llama-server
+fed token prompts, or Ollama."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from typing import Literal
 
 from .base import Backend
 
-BackendKind = Literal["llama-cpp-python", "openai", "ollama"]
+BackendKind = Literal["llama-cpp-python", "openai", "llama-server", "ollama"]
+BACKEND_KINDS: tuple[str, ...] = ("llama-cpp-python", "openai", "llama-server", "ollama")
 
 
 def make_backend(kind: BackendKind, *, model: str = "", url: str = "", n_ctx: int | None = None,
@@ -22,8 +24,12 @@ def make_backend(kind: BackendKind, *, model: str = "", url: str = "", n_ctx: in
 
         return OpenAICompatBackend(url or "http://127.0.0.1:8080", model or "default", api_key=api_key,
                                    context_length=n_ctx)
+    if kind == "llama-server":
+        from .llama_server_tokens import LlamaServerTokensBackend
+
+        return LlamaServerTokensBackend(url or "http://127.0.0.1:8080", context_length=n_ctx)
     if kind == "ollama":
         from .ollama import OllamaBackend
 
         return OllamaBackend(url or "http://127.0.0.1:11434", model or "smol-tools", context_length=n_ctx)
-    raise ValueError(f"unknown backend {kind!r}; choose llama-cpp-python, openai or ollama")
+    raise ValueError(f"unknown backend {kind!r}; choose one of {', '.join(BACKEND_KINDS)}")

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, Mapping, Sequence
 
+from ..backends.factory import BACKEND_KINDS
 from .metrics import normalize_text
 from .report import fmt, fmt_ci
 
-BACKENDS = ("llama-cpp-python", "openai", "ollama")
-_SPEC = re.compile(r"^(?:(?P<label>[^=]+)=)?(?P<backend>llama-cpp-python|openai|ollama):(?P<rest>.*)$")
+BACKENDS = BACKEND_KINDS
+_SPEC = re.compile(r"^(?:(?P<label>[^=]+)=)?(?P<backend>llama-cpp-python|openai|llama-server|ollama):(?P<rest>.*)$")
 
 
 @dataclass(frozen=True)

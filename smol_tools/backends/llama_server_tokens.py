@@ -1,0 +1,185 @@
+"""llama-server through its native `/completion` endpoint, fed token ids instead of text.
+
+Why a second llama-server adapter: the OpenAI endpoint makes the server render and re-tokenize
+the whole conversation every round. On Qwen3.5's hybrid architecture that loses the prompt
+cache whenever re-tokenization differs from what the model generated (an empty think block:
+`<think>\\n` + `\\n` re-tokenizes as one `\\n\\n`), because the linear-attention layers' state
+cannot be rolled back; the server then restores a checkpoint and re-evaluates the previous turn
+(about 2x the new tokens per round). Here the prompt is rendered by our `chat_format` (the
+template embedded in the GGUF; tests prove them equal), and each round's prompt is sent as the
+exact token ids the server's slot already holds (previous prompt + generated tokens) followed by
+the tokens of the new suffix, so only the suffix is evaluated. Tool calls are parsed by our
+streaming parser from the raw text, as in process. One server slot holds one session's cache
+at a time: concurrent sessions stay correct but reuse less (start the server with `-np N`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping, Sequence
+
+import httpx
+
+from ..chat_format import load_params, render_prompt
+from ..toolcalls import StreamingParser
+from .base import BackendError, BackendStatus, CancelToken, SamplingParams, TurnComplete, TurnEvent, Usage
+
+
+@dataclass
+class _SlotText:
+    text: bytes  # the prompt and generated text the server's slot holds for this session
+    tokens: list[int]  # the same, as the token ids the slot holds
+
+
+class LlamaServerTokensBackend:
+    name = "llama-server (token prompts)"
+
+    def __init__(self, base_url: str, *, timeout_s: float = 120.0, context_length: int | None = None,
+                 max_sessions: int = 64) -> None:
+        self.base_url = base_url.rstrip("/").removesuffix("/v1")
+        self.timeout_s = timeout_s
+        self.context_length = context_length or load_params().context_length
+        self.client = httpx.Client(base_url=self.base_url, timeout=timeout_s)
+        self.sessions: dict[str, _SlotText] = {}
+        self.max_sessions = max_sessions
+        self._lock = threading.Lock()
+
+    # -- server calls -----------------------------------------------------------------------
+    def _post(self, path: str, body: Mapping[str, Any]) -> Any:
+        try:
+            response = self.client.post(path, json=body)
+        except httpx.TimeoutException as exc:
+            raise BackendError(f"{self.base_url} did not answer within {self.timeout_s:g}s") from exc
+        except httpx.TransportError as exc:
+            raise BackendError(f"cannot reach {self.base_url}: {exc}") from exc
+        if response.status_code != 200:
+            raise BackendError(f"{self.base_url}{path} answered HTTP {response.status_code}: {response.text[:300]}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise BackendError(f"{self.base_url}{path} answered malformed JSON: {exc}") from exc
+
+    def _tokenize(self, text: bytes, *, first: bool) -> list[int]:
+        # parse_special: `<|im_start|>` and friends are single tokens, as in our renderer's prompt.
+        reply = self._post("/tokenize", {"content": text.decode("utf-8"), "add_special": first,
+                                         "parse_special": True})
+        return [int(t) for t in reply["tokens"]]
+
+    def _detokenize(self, tokens: list[int]) -> bytes:
+        return self._post("/detokenize", {"tokens": tokens})["content"].encode("utf-8") if tokens else b""
+
+    # -- Backend ----------------------------------------------------------------------------
+    def check(self) -> BackendStatus:
+        try:
+            props = self.client.get("/props", timeout=5).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            return BackendStatus(False, f"cannot reach llama-server at {self.base_url} ({exc})")
+        template = props.get("chat_template", "")
+        if "<tool_call>" not in template:
+            return BackendStatus(False, "the server's model has no smol-tools chat template embedded "
+                                        "(this adapter renders our format and needs a GGUF carrying it)",
+                                 {"chat_template_has_tools": False})
+        return BackendStatus(True, f"connected to llama-server at {self.base_url} (token prompts)",
+                             {"n_ctx": props.get("default_generation_settings", {}).get("n_ctx")})
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenize(text.encode(), first=True))
+
+    def forget_session(self, session_id: str) -> None:
+        with self._lock:
+            self.sessions.pop(session_id, None)
+
+    def _prompt_tokens(self, session_id: str, prompt: bytes) -> list[int]:
+        with self._lock:
+            held = self.sessions.get(session_id)
+        if held is not None and prompt.startswith(held.text) and len(prompt) > len(held.text):
+            return held.tokens + self._tokenize(prompt[len(held.text):], first=False)
+        return self._tokenize(prompt, first=True)
+
+    def stream_turn(self, messages: Sequence[Mapping[str, Any]],
+                    tools: Sequence[Mapping[str, Any]] | None = None, *,
+                    sampling: SamplingParams | None = None, enable_thinking: bool = True,
+                    session_id: str = "default", cancel: CancelToken | None = None,
+                    ) -> Iterator[TurnEvent]:
+        sampling = sampling or SamplingParams.defaults()
+        prompt = render_prompt(messages, tools, add_generation_prompt=True, enable_thinking=enable_thinking).encode()
+        tokens = self._prompt_tokens(session_id, prompt)
+        if len(tokens) >= self.context_length:
+            raise BackendError(f"prompt is {len(tokens)} tokens; the context holds {self.context_length}")
+        request: dict[str, Any] = {
+            "prompt": tokens, "stream": True, "cache_prompt": True, "return_tokens": True,
+            "n_predict": min(sampling.max_tokens, self.context_length - len(tokens)),
+            "temperature": sampling.temperature, "top_p": sampling.top_p, "top_k": sampling.top_k,
+            "min_p": sampling.min_p, "repeat_penalty": sampling.repeat_penalty,
+            "presence_penalty": sampling.presence_penalty, "stop": list(load_params().stop),
+        }
+        if sampling.seed is not None:
+            request["seed"] = sampling.seed
+        parser = StreamingParser(thinking_open=prompt.rstrip().endswith(b"<think>"))
+        usage = Usage(prompt_tokens=len(tokens))
+        generated: list[int] = []
+        raw_parts: list[str] = []
+        final: dict[str, Any] = {}
+        finish = "length"
+        started = time.perf_counter()
+        try:
+            with self.client.stream("POST", "/completion", json=request) as response:
+                if response.status_code != 200:
+                    raise BackendError(f"{self.base_url}/completion answered HTTP {response.status_code}: "
+                                       f"{response.read()[:300]!r}")
+                for line in response.iter_lines():
+                    if cancel is not None and cancel.cancelled:
+                        finish = "cancelled"
+                        break  # closing the stream makes the server stop generating
+                    if not line.startswith("data: "):
+                        continue
+                    chunk = json.loads(line[len("data: "):])
+                    if "error" in chunk:
+                        raise BackendError(f"{self.base_url}/completion: {chunk['error']}")
+                    generated += [int(t) for t in chunk.get("tokens") or []]
+                    text = chunk.get("content") or ""
+                    if text:
+                        raw_parts.append(text)
+                        yield from parser.feed(text)
+                    if chunk.get("stop"):
+                        final = chunk
+                        break
+        except httpx.TimeoutException as exc:
+            raise BackendError(f"{self.base_url} did not answer within {self.timeout_s:g}s") from exc
+        except httpx.TransportError as exc:
+            raise BackendError(f"lost the connection to {self.base_url}: {exc}") from exc
+        except ValueError as exc:
+            raise BackendError(f"malformed stream from {self.base_url}: {exc}") from exc
+        self._remember(session_id, prompt, tokens, generated, final)
+        yield from parser.finish()
+        timings = final.get("timings") or {}
+        usage.completion_tokens = int(timings.get("predicted_n", len(generated)))
+        usage.prompt_tokens_evaluated = int(timings.get("prompt_n", len(tokens)))
+        usage.cached_tokens = len(tokens) - usage.prompt_tokens_evaluated
+        usage.prompt_seconds = float(timings.get("prompt_ms", 0.0)) / 1000
+        usage.generation_seconds = float(timings.get("predicted_ms", 0.0)) / 1000 or time.perf_counter() - started
+        if final.get("stop_type") in ("eos", "word"):
+            finish = "stop"
+        result = parser.result
+        if finish == "stop" and result.tool_calls:
+            finish = "tool_calls"
+        yield TurnComplete(result, "".join(raw_parts), finish, usage)
+
+    def _remember(self, session_id: str, prompt: bytes, tokens: list[int], generated: list[int],
+                  final: Mapping[str, Any]) -> None:
+        """What the slot now holds: the prompt and every generated token but the last sampled one,
+        which ends generation without being evaluated. Unknown after a broken stream: forget."""
+        with self._lock:
+            self.sessions.pop(session_id, None)
+        if not final or not generated:
+            return
+        kept = generated[:-1]
+        held = _SlotText(prompt + self._detokenize(kept), tokens + kept)
+        with self._lock:
+            self.sessions[session_id] = held
+            while len(self.sessions) > self.max_sessions:
+                self.sessions.pop(next(iter(self.sessions)))
+
