@@ -8,13 +8,14 @@ it), the new prompt's tokens are the tokens already in the model state plus the 
 new suffix, so only the suffix is evaluated. On this hybrid architecture that matters: the
 linear-attention layers' recurrent state cannot be rolled back to an earlier position, so a
 token mismatch anywhere means re-evaluating the whole prompt. When another session takes the
-model, the owner's state is saved (llama-cpp-python's save_state) and restored on its return.
+model, the owner's state is saved (llama.cpp's state data) and restored on its return.
 """
 
 from __future__ import annotations
 
 import atexit
 import codecs
+import ctypes
 import json
 import os
 import threading
@@ -33,7 +34,7 @@ from .base import BackendError, BackendStatus, CancelToken, SamplingParams, Turn
 class _SessionState:
     text: bytes  # prompt + generated text the model state holds, as bytes
     tokens: list[int]  # the tokens the model state holds
-    saved: Any = None  # LlamaState while another session owns the model
+    saved: bytes | None = None  # llama.cpp's state data while another session owns the model
 
 
 class SharedModel:
@@ -72,10 +73,10 @@ class SharedModel:
         if self.owner == session_id:
             return
         if self.owner is not None and self.owner in self.sessions:
-            self.sessions[self.owner].saved = self.llm.save_state()
+            self.sessions[self.owner].saved = _state_data(self.llm)
         state = self.sessions.get(session_id)
         if state is not None and state.saved is not None:
-            self.llm.load_state(state.saved)
+            _restore_state(self.llm, state.saved, state.tokens)
             state.saved = None  # the live state is the truth now
         self.owner = session_id
 
@@ -100,6 +101,34 @@ class SharedModel:
 
     def forget(self, session_id: str) -> None:
         self.sessions.pop(session_id, None)
+
+
+def _state_data(llm: Any) -> bytes:
+    """llama.cpp's own state of the context (memory cells, recurrent state, last outputs).
+
+    Not Llama.save_state: that also copies llama-cpp-python's `scores` buffer (n_batch rows of
+    vocabulary-sized logits, ~500 MB on a 248K-token vocabulary) for every saved session, which
+    nothing here reads (sampling runs in llama.cpp's sampler)."""
+    import llama_cpp
+
+    ctx = llm._ctx.ctx
+    size = llama_cpp.llama_state_get_size(ctx)
+    buffer = (ctypes.c_uint8 * size)()
+    written = llama_cpp.llama_state_get_data(ctx, buffer, size)
+    return ctypes.string_at(buffer, written)
+
+
+def _restore_state(llm: Any, data: bytes, tokens: list[int]) -> None:
+    """Put back a state from `_state_data`, with the tokens it holds (Llama.load_state's steps,
+    the scores excepted)."""
+    import llama_cpp
+
+    buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+    if llama_cpp.llama_state_set_data(llm._ctx.ctx, buffer, len(data)) != len(data):
+        raise BackendError("llama.cpp refused a saved session state")
+    llm.input_ids[: len(tokens)] = tokens
+    llm.n_tokens = len(tokens)
+    llm._requires_eval = True  # the next generate decodes at least one token for fresh logits
 
 
 _MODELS: dict[tuple[str, int], SharedModel] = {}
