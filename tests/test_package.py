@@ -214,7 +214,7 @@ def test_eval_scores_every_published_file_and_resume_reuses_them(built, tiny_mod
     assert all(f.eval_score == "F1 1.000 [1.000, 1.000]" for f in published)
     assert all(f.eval_score is None for f in result.files if not f.publishable)  # IQ2_XS: never scored
     for f in published:
-        assert f"eval  {f.name}: F1 1.000" in log or f"{f.name}: F1 1.000" in log
+        assert f"{f.name}: F1 1.000" in log
         report = json.loads((result.out / "build" / "eval" / f"{f.name}.json").read_text())
         assert report["suite"]["name"] == "tiny-scripted" and report["suite"]["cases"] == 8
     manifest = json.loads((result.out / "manifest.json").read_text())
