@@ -166,12 +166,13 @@ def test_in_process_prompt_reuse_evaluates_only_new_tokens(tiny_gguf_q8_0) -> No
         assert current.prompt_tokens_evaluated < 0.25 * current.prompt_tokens
 
 
-def test_context_check_and_turn_share_one_rendering(tiny_gguf_q8_0, monkeypatch) -> None:
+@pytest.mark.parametrize("kind", ["in-process", "llama-server tokens"])
+def test_context_check_and_turn_share_one_rendering(kind, tiny_gguf_q8_0, token_backend, monkeypatch) -> None:
     """The agent's context check asks the backend for the exact prompt size; the turn then feeds
     those very tokens: one render and one suffix tokenization per round, not two."""
-    from smol_tools.backends import llama_cpp as module
+    from smol_tools.backends import prepared as module
 
-    backend = LlamaCppBackend(tiny_gguf_q8_0, n_ctx=4096)
+    backend = LlamaCppBackend(tiny_gguf_q8_0, n_ctx=4096) if kind == "in-process" else token_backend
     renders: list[int] = []
     real_render = module.render_prompt
 
@@ -186,7 +187,7 @@ def test_context_check_and_turn_share_one_rendering(tiny_gguf_q8_0, monkeypatch)
         checked.append(real_count(*args, **kwargs))
         return checked[-1]
     monkeypatch.setattr(backend, "count_prompt_tokens", recording_count)
-    _, events = _run_session(backend, "error_recovery", "one-render")
+    _, events = _run_session(backend, "error_recovery", f"one-render-{kind}")
     completes = [e for e in events if isinstance(e, TurnComplete)]
     assert len(renders) == len(completes) == 4
     # The size the check reported is the size the turn fed.

@@ -16,7 +16,6 @@ from __future__ import annotations
 import atexit
 import codecs
 import ctypes
-import json
 import os
 import threading
 import time
@@ -25,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from ..chat_format import load_params, render_prompt
+from ..chat_format import load_params
 from ..toolcalls import StreamingParser
 from .base import BackendError, BackendStatus, CancelToken, SamplingParams, TurnComplete, TurnEvent, Usage
+from .prepared import PreparedPrompts
 
 
 @dataclass
@@ -169,10 +169,7 @@ class LlamaCppBackend:
                  n_threads: int | None = None, max_sessions: int = 8) -> None:
         self.context_length = n_ctx or load_params().context_length
         self.model = shared_model(Path(model_path), self.context_length, n_threads, max_sessions)
-        # session id -> (rendering key, prompt bytes, tokens): the agent's context check renders
-        # and tokenizes the next prompt; the turn that follows reuses that work.
-        self._prepared: dict[str, tuple[str, bytes, list[int]]] = {}
-        self._prepared_lock = threading.Lock()
+        self.prepared = PreparedPrompts(self._tokens_for)
 
     def check(self) -> BackendStatus:
         meta = self.model.llm.metadata
@@ -187,27 +184,14 @@ class LlamaCppBackend:
                             tools: Sequence[Mapping[str, Any]] | None = None, *,
                             enable_thinking: bool = True, session_id: str = "default") -> int:
         """Exact token count of the next turn's prompt, as this session will feed it."""
-        return len(self._prepare(messages, tools, enable_thinking, session_id)[1])
+        return len(self.prepared.prepare(messages, tools, enable_thinking, session_id)[1])
 
-    def _prepare(self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None,
-                 enable_thinking: bool, session_id: str) -> tuple[bytes, list[int]]:
-        # The key is a JSON dump of the inputs: ~20x cheaper than rendering them again.
-        key = json.dumps([messages, tools, enable_thinking], ensure_ascii=False, default=str)
-        with self._prepared_lock:
-            cached = self._prepared.get(session_id)
-        if cached is not None and cached[0] == key:
-            return cached[1], cached[2]
-        prompt = render_prompt(messages, tools, add_generation_prompt=True,
-                               enable_thinking=enable_thinking).encode()
+    def _tokens_for(self, session_id: str, prompt: bytes) -> list[int]:
         with self.model.lock:
-            tokens = self.model.prompt_tokens(session_id, prompt)
-        with self._prepared_lock:
-            self._prepared[session_id] = (key, prompt, tokens)
-        return prompt, tokens
+            return self.model.prompt_tokens(session_id, prompt)
 
     def forget_session(self, session_id: str) -> None:
-        with self._prepared_lock:
-            self._prepared.pop(session_id, None)
+        self.prepared.forget(session_id)
         with self.model.lock:
             self.model.forget(session_id)
             if self.model.owner == session_id:
@@ -221,9 +205,7 @@ class LlamaCppBackend:
         import llama_cpp
 
         sampling = sampling or SamplingParams.defaults()
-        prompt_bytes, tokens = self._prepare(messages, tools, enable_thinking, session_id)
-        with self._prepared_lock:
-            self._prepared.pop(session_id, None)  # the turn changes the state these tokens assumed
+        prompt_bytes, tokens = self.prepared.take(messages, tools, enable_thinking, session_id)
         parser = StreamingParser(thinking_open=prompt_bytes.rstrip().endswith(b"<think>"))
         model = self.model
         with model.lock:

@@ -23,9 +23,10 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import httpx
 
-from ..chat_format import load_params, render_prompt
+from ..chat_format import load_params
 from ..toolcalls import StreamingParser
 from .base import BackendError, BackendStatus, CancelToken, SamplingParams, TurnComplete, TurnEvent, Usage
+from .prepared import PreparedPrompts
 
 
 @dataclass
@@ -46,6 +47,7 @@ class LlamaServerTokensBackend:
         self.sessions: dict[str, _SlotText] = {}
         self.max_sessions = max_sessions
         self._lock = threading.Lock()
+        self.prepared = PreparedPrompts(self._prompt_tokens)
 
     # -- server calls -----------------------------------------------------------------------
     def _post(self, path: str, body: Mapping[str, Any]) -> Any:
@@ -88,7 +90,14 @@ class LlamaServerTokensBackend:
     def count_tokens(self, text: str) -> int:
         return len(self._tokenize(text.encode(), first=True))
 
+    def count_prompt_tokens(self, messages: Sequence[Mapping[str, Any]],
+                            tools: Sequence[Mapping[str, Any]] | None = None, *,
+                            enable_thinking: bool = True, session_id: str = "default") -> int:
+        """Exact token count of the next turn's prompt (one /tokenize of the new suffix)."""
+        return len(self.prepared.prepare(messages, tools, enable_thinking, session_id)[1])
+
     def forget_session(self, session_id: str) -> None:
+        self.prepared.forget(session_id)
         with self._lock:
             self.sessions.pop(session_id, None)
 
@@ -105,8 +114,7 @@ class LlamaServerTokensBackend:
                     session_id: str = "default", cancel: CancelToken | None = None,
                     ) -> Iterator[TurnEvent]:
         sampling = sampling or SamplingParams.defaults()
-        prompt = render_prompt(messages, tools, add_generation_prompt=True, enable_thinking=enable_thinking).encode()
-        tokens = self._prompt_tokens(session_id, prompt)
+        prompt, tokens = self.prepared.take(messages, tools, enable_thinking, session_id)
         if len(tokens) >= self.context_length:
             raise BackendError(f"prompt is {len(tokens)} tokens; the context holds {self.context_length}")
         request: dict[str, Any] = {
