@@ -5,11 +5,18 @@ to a commit so a resumed or repeated build reads exactly the same bytes)."""
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 WEIGHT_PATTERNS = ("*.safetensors",)
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model")
+SHARD_INDEX = "model.safetensors.index.json"
+
+
+class SourceError(ValueError):
+    """SOURCE is neither a checkpoint folder conversion can read nor a Hub repo id."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,67 @@ class SourceInfo:
 
 def is_local_source(source: str) -> bool:
     return Path(source).expanduser().is_dir()
+
+
+def checkpoint_problem(folder: Path, *, need_weights: bool = True) -> str | None:
+    """Why `folder` is not a checkpoint llama.cpp's converter can read, as one sentence naming
+    what is missing; None when it looks complete. Only names and small JSON files are read."""
+    missing: list[str] = []
+    config = folder / "config.json"
+    if not config.is_file():
+        missing.append("config.json")
+    else:
+        try:
+            if not isinstance(json.loads(config.read_text(encoding="utf-8")), dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as exc:
+            return f"{config} cannot be read ({exc}); restore it from the model's repo"
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        missing.append("tokenizer (tokenizer.json)")
+    index = folder / SHARD_INDEX
+    if need_weights and index.is_file():
+        try:
+            shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            return f"{index} cannot be read ({exc}); restore it from the model's repo"
+        absent = sorted(name for name in shards if not (folder / name).is_file())
+        if absent:
+            return (f"{folder} lacks {len(absent)} of the {len(shards)} weight shards {index.name} names "
+                    f"({', '.join(absent[:3])}{', ...' if len(absent) > 3 else ''}); download them too")
+    elif need_weights and not any(folder.glob("*.safetensors")):
+        missing.append("weights (*.safetensors)")
+    if not missing:
+        return None
+    found = sorted(p.name for p in folder.iterdir() if p.is_file())[:6] if folder.is_dir() else []
+    hint = ""
+    if any(name.endswith(".gguf") for name in found):
+        hint = " It holds GGUF files: those are already converted, so there is nothing to package."
+    elif any(name.endswith((".bin", ".pt", ".pth")) for name in found) and "config.json" not in missing:
+        hint = (" Its weights are PyTorch pickles: save them as safetensors first (transformers: "
+                "save_pretrained(folder, safe_serialization=True)).")
+    return (f"{folder} is not a Hugging Face checkpoint: it has no {', no '.join(missing)}"
+            f" (found: {', '.join(found) or 'nothing'}). SOURCE must be a checkpoint folder as "
+            f"published on the Hub, or a Hub repo id (owner/name).{hint}")
+
+
+def check_source(source: str) -> None:
+    """Refuse a SOURCE that can never be packaged, before any step runs or writes anything."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        problem = checkpoint_problem(path)
+        if problem:
+            raise SourceError(problem)
+        return
+    if path.exists():
+        raise SourceError(f"{source} is a file, not a checkpoint: SOURCE must be a checkpoint folder "
+                          "(config.json, tokenizer, *.safetensors) or a Hub repo id (owner/name).")
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(source)
+    except HFValidationError:
+        raise SourceError(f"{source!r} is neither a folder here nor a Hub repo id (owner/name): "
+                          "check the path.") from None
 
 
 def _listing(folder: Path) -> dict[str, int]:

@@ -26,7 +26,8 @@ from .card import CardInput, render_card
 from .convert import checkpoint_has_mtp, convert_to_gguf
 from .drift import DriftReport, check_template_drift, choose_template
 from .evaluate import EvalError, eval_gguf, suite_fingerprint
-from .fetch import SourceInfo, drop_weights, fetch_source, is_local_source, resolve_revision
+from .fetch import (SourceError, SourceInfo, check_source, checkpoint_problem, drop_weights,
+                    fetch_source, is_local_source, resolve_revision)
 from .ggufinfo import tensor_stats
 from .imatrix import calibration_text, compute_imatrix
 from .llama_quantize import quantize_with_program
@@ -155,6 +156,8 @@ class Pipeline:
         except Exception as exc:  # network, auth, unknown repo: say which source, keep it short
             raise PackageError(f"could not fetch {self.opts.source!r} (not a local folder, so a Hub "
                                f"repo id): {type(exc).__name__}: {str(exc)[:300]}") from exc
+        if info.kind == "hub" and (problem := checkpoint_problem(info.path, need_weights=need_weights)):
+            raise PackageError(f"{self.opts.source}@{info.revision}: {problem}")
         if need_weights or "has_mtp" not in record:
             has_mtp = checkpoint_has_mtp(info.path)
         else:  # the weights may be gone (--drop-source): keep what the full checkpoint showed
@@ -496,7 +499,8 @@ class Pipeline:
         files += ollama + ["README.md", "manifest.json"]
         return build_plan(self.out, self.repo_id, files)
 
-    def run(self) -> PackageResult:
+    def start(self) -> None:
+        """Every refusal that needs no step (arguments, SOURCE), then the output folder."""
         validate_quants(self.opts.ladder)
         if self.opts.eval_suite:  # a wrong suite is refused now, not after hours of quantizing
             try:
@@ -504,7 +508,14 @@ class Pipeline:
             except EvalError as exc:
                 raise PackageError(str(exc)) from exc
         self.repo_id = self.opts.repo_id or self.opts.config.repo_id
+        try:  # before anything is written: a wrong SOURCE leaves no out/ behind
+            check_source(self.opts.source)
+        except SourceError as exc:
+            raise PackageError(str(exc)) from exc
         self.out.mkdir(parents=True, exist_ok=True)
+
+    def run(self) -> PackageResult:
+        self.start()
         self.fetch()
         self.check_template()
         self.report_mtp()
