@@ -96,8 +96,9 @@ def build_demo(service: DemoService) -> gr.Blocks:
                     kind = gr.Radio([(label, k) for k, label in KIND_LABELS.items()], label="Runtime",
                                     value=config.backend)
                     model = gr.Textbox(label="Model", value=config.model or config.model_spec().partition(":")[0],
-                                       info="In process: a Hub repo (owner/name), a local .gguf path, or "
-                                            f"'{TINY}'. Servers: the model name they serve.")
+                                       info="In process: 'default' (the model's known Hub homes, in order), "
+                                            f"a Hub repo (owner/name), a local .gguf path, or '{TINY}'. "
+                                            "Servers: the model name they serve.")
                     quant = gr.Dropdown(list(QUANTS), value=config.quant if config.quant in QUANTS else QUANTS[0],
                                         label="Quant (Hub repos)", allow_custom_value=True)
                     url = gr.Textbox(label="Server URL", value=config.url,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .backends.factory import BACKEND_KINDS
+from .model_source import DEFAULT, DEFAULT_HOMES
 
 ENGINES = ("jinja", "llama", "ollama", "llama-cpp-python")
 
@@ -143,9 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="a terminal agent session with the tools")
     chat.add_argument("--backend", choices=BACKEND_KINDS,
                       default="llama-cpp-python")
-    chat.add_argument("--model", default="enfuse/smol-tools-4b-32k-GGUF:Q4_K_M",
-                      help="in process: a GGUF path, owner/repo:QUANT, or 'tiny' (the test model); "
-                           "servers: the model name")
+    chat.add_argument("--model", default=DEFAULT,
+                      help="in process: a GGUF path, owner/repo:QUANT, 'tiny' (the offline test model), or "
+                           "'default[:QUANT]' (the model's known homes on the Hub, in order: "
+                           f"{', '.join(DEFAULT_HOMES)}); servers: the model name")
     chat.add_argument("--url", default="", help="server URL for --backend openai/llama-server/ollama")
     chat.add_argument("--no-think", action="store_true")
     chat.add_argument("--allow-code", action="store_true",

@@ -10,6 +10,8 @@ from .agent import AgentFinished, ContextStatus, RoundStarted, ToolCallChecked, 
 from .backends.base import BackendError
 from .backends.factory import make_backend
 from .chat_session import ChatSession, scripted_tool_overrides
+from .model_source import TINY
+from .tiny import TINY_N_CTX
 from .toolcalls import ContentDelta, ReasoningDelta
 from .tools import DANGEROUS_TOOLS, DEMO_WORKSPACE, ToolSession, ToolSettings, default_registry
 
@@ -19,17 +21,15 @@ DIM, RESET = "\x1b[2m", "\x1b[0m"
 def build_session(backend_kind: str, model: str, url: str, think: bool, allow_code: bool) -> ChatSession:
     overrides: dict[str, Any] = {}
     enabled = None
-    if backend_kind == "llama-cpp-python" and model == "tiny":
+    if backend_kind == "llama-cpp-python" and model.split(":")[0] == TINY:
         # The test suite's tiny model knows only its scripted tools and their schemas.
         from tests.fixtures.scripted import load_scripted
-        from tests.fixtures.tiny_gguf import ensure_tiny_gguf
 
         scripted = load_scripted()["tools"]
         overrides = scripted_tool_overrides(scripted)
         enabled = [t["function"]["name"] for t in scripted]
-        model = str(ensure_tiny_gguf("Q8_0"))
     backend = make_backend(backend_kind, model=model, url=url,  # type: ignore[arg-type]
-                           n_ctx=4096 if overrides else None)
+                           n_ctx=TINY_N_CTX if overrides else None)
     registry = default_registry()
     if enabled is None:
         enabled = [n for n in registry.names() if allow_code or n not in DANGEROUS_TOOLS]

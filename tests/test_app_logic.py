@@ -23,11 +23,11 @@ from tests.test_app_support import ROOT
 def test_config_defaults_and_env() -> None:
     config = AppConfig.from_env({})
     assert (config.backend, config.host, config.port, config.allow_code) == ("llama-cpp-python", "127.0.0.1", 7860, False)
-    assert config.model_spec() == "enfuse/smol-tools-4b-32k-GGUF:Q4_K_M"
+    assert config.model_spec() == "default:Q4_K_M"  # the model's known homes, in order
     config = AppConfig.from_env({"SMOL_TOOLS_QUANT": "q8_0", "SMOL_TOOLS_ALLOW_CODE": "1",
                                  "GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "9000"})
     assert (config.model_spec(), config.allow_code, config.host, config.port) == (
-        "enfuse/smol-tools-4b-32k-GGUF:Q8_0", True, "0.0.0.0", 9000)
+        "default:Q8_0", True, "0.0.0.0", 9000)
     server = AppConfig.from_env({"SMOL_TOOLS_BACKEND": "openai", "SMOL_TOOLS_URL": "http://h:8080", "SMOL_TOOLS_MODEL": "m"})
     assert (server.backend, server.url, server.model_spec()) == ("openai", "http://h:8080", "m")
     with pytest.raises(ConfigError, match="SMOL_TOOLS_BACKEND"):
@@ -41,6 +41,7 @@ def test_hub_spec_only_touches_bare_repos() -> None:
     assert hub_spec("owner/repo:Q8_0", "Q5_K_M") == "owner/repo:Q8_0"
     assert hub_spec("models/x.gguf", "Q5_K_M") == "models/x.gguf"
     assert hub_spec("tiny", "Q5_K_M") == "tiny"
+    assert hub_spec("default", "Q5_K_M") == "default:Q5_K_M"
 
 
 def test_quant_choices_are_the_published_ones() -> None:

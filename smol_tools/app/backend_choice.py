@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import Backend, BackendError
-from ..model_source import DEFAULT_REPO
+from ..model_source import DEFAULT, ModelSourceError, ResolvedModel
+from ..tiny import TINY_N_CTX
 from .config import TINY, AppConfig, hub_spec
 
 log = logging.getLogger(__name__)
 
-TINY_N_CTX = 4096  # the tiny model was trained on short conversations
 KIND_LABELS = {"llama-cpp-python": "in-process llama-cpp-python", "openai": "OpenAI-compatible server",
                "llama-server": "llama-server (token prompts)", "ollama": "Ollama"}
 
@@ -66,9 +66,9 @@ def _lock_for(choice: BackendChoice) -> threading.Lock:
 def open_tiny() -> OpenedBackend:
     """The test suite's tiny model (built and cached once per machine)."""
     from ..backends.llama_cpp import LlamaCppBackend
-    from tests.fixtures.tiny_gguf import ensure_tiny_gguf  # repo checkout only: the demo's offline model
+    from ..tiny import tiny_gguf
 
-    path = ensure_tiny_gguf("Q8_0")
+    path = tiny_gguf("Q8_0")
     # One thread: for a model this small thread synchronisation is the cost, and on a busy
     # 2-core machine two spinning threads turn a 50 ms turn into 10 s (measured).
     backend = LlamaCppBackend(path, n_ctx=TINY_N_CTX, n_threads=1)
@@ -81,13 +81,24 @@ def _open(choice: BackendChoice) -> OpenedBackend:
 
     if choice.kind == "llama-cpp-python" and choice.model == TINY:
         return open_tiny()
-    model = choice.model or (hub_spec(DEFAULT_REPO, "Q4_K_M") if choice.kind == "llama-cpp-python" else "")
-    backend = make_backend(choice.kind, model=model, url=choice.url, n_ctx=choice.n_ctx,  # type: ignore[arg-type]
-                           api_key=choice.api_key)
-    label = choice.describe()
     if choice.kind == "llama-cpp-python":
-        label = f"in-process llama-cpp-python · {Path(backend.model.path).name}"  # type: ignore[attr-defined]
-    return OpenedBackend(choice, backend, label)
+        from ..backends.llama_cpp import LlamaCppBackend
+        from ..model_source import resolve_model
+
+        resolved = resolve_model(choice.model or hub_spec(DEFAULT, "Q4_K_M"))
+        backend = LlamaCppBackend(resolved.path, n_ctx=choice.n_ctx)
+        return OpenedBackend(choice, backend, f"in-process llama-cpp-python · {resolved.describe()}",
+                             details=_provenance(resolved))
+    backend = make_backend(choice.kind, model=choice.model, url=choice.url, n_ctx=choice.n_ctx,  # type: ignore[arg-type]
+                           api_key=choice.api_key)
+    return OpenedBackend(choice, backend, choice.describe())
+
+
+def _provenance(resolved: ResolvedModel) -> dict[str, Any]:
+    """Where the loaded file came from; the revision pins every later load of this session."""
+    return {"model_file": str(resolved.path), "repo": resolved.repo, "revision": resolved.revision,
+            "repo_files": list(resolved.files), "from_cache": resolved.from_cache,
+            "skipped_homes": list(resolved.notes)}
 
 
 def open_backend(choice: BackendChoice, *, fallback_to_tiny: bool = False) -> OpenedBackend:
@@ -104,7 +115,10 @@ def open_backend(choice: BackendChoice, *, fallback_to_tiny: bool = False) -> Op
         except Exception as exc:  # ModelSourceError, BackendError, the Hub client's httpx errors…
             log.warning("could not open %s: %s", choice.describe(), exc)
             reason = _why(choice, exc)
-            if not fallback_to_tiny:
+            # Only an unreachable Hub (offline, down, nothing cached) is answered with the tiny
+            # model: a wrong name, a missing quant or a login needed are the user's to fix.
+            unreachable = isinstance(exc, ModelSourceError) and exc.kind == "unreachable"
+            if not (fallback_to_tiny and unreachable):
                 return OpenedBackend(choice, None, choice.describe(), reason)
             return _fallback(choice, reason)
         # Only successes are kept: a later Connect retries a Hub that was unreachable.
@@ -112,12 +126,14 @@ def open_backend(choice: BackendChoice, *, fallback_to_tiny: bool = False) -> Op
         return opened
 
 
+_KIND_HEADLINES = {"unreachable": "Offline: the Hugging Face Hub cannot be reached",
+                   "not_found": "Model not found", "no_quant": "Quant not found",
+                   "auth": "Login needed", "missing_file": "No such file", "bad_spec": "Not a model reference"}
+
+
 def _why(choice: BackendChoice, exc: Exception) -> str:
-    model = choice.model
-    from_hub = choice.kind == "llama-cpp-python" and not Path(model).expanduser().exists() \
-        and not model.endswith(".gguf")
-    if from_hub and not isinstance(exc, BackendError):
-        return f"The Hugging Face Hub could not give {model} ({_short(exc, 160)})."
+    if isinstance(exc, ModelSourceError):
+        return f"{_KIND_HEADLINES.get(exc.kind, 'Model unavailable')}. {_short(exc, 600)}"
     return f"Could not open {choice.describe()}: {_short(exc)}."
 
 
@@ -167,20 +183,14 @@ def _check_in_process(spec: str) -> tuple[bool, str]:
         if magic != b"GGUF":
             return False, f"{path} is not a GGUF file (it does not start with 'GGUF')"
         return True, f"local GGUF {path.name} ({path.stat().st_size / 2**30:.2f} GiB)"
-    if spec.endswith(".gguf"):
-        return False, f"no GGUF file at {path}"
-    from ..model_source import DEFAULT_QUANT, ModelSourceError, pick_quant_file
+    from ..model_source import resolve_model
 
-    repo, _, quant = spec.partition(":")
-    if repo.count("/") != 1:
-        return False, f"{spec!r} is neither a GGUF path nor a Hub repo like owner/name:Q4_K_M"
-    quant = quant or DEFAULT_QUANT
     try:
-        from huggingface_hub import list_repo_files
-
-        filename = pick_quant_file(list_repo_files(repo), quant)
+        found = resolve_model(spec, download=False)
     except ModelSourceError as exc:
-        return False, str(exc)
-    except Exception as exc:  # offline, 404, auth: huggingface_hub's own errors
-        return False, f"cannot reach {repo} on the Hugging Face Hub: {_short(exc)}"
-    return True, f"{repo} has {filename}; connecting downloads it once (then it is cached)"
+        return False, _why(BackendChoice("llama-cpp-python", spec), exc)
+    if found.from_cache or found.repo is None:
+        return True, f"{found.describe()} (already downloaded)"
+    return True, (f"{found.repo}@{(found.revision or '')[:10]} has {found.files[0]}"
+                  f"{f' (+{len(found.files) - 1} more parts)' if len(found.files) > 1 else ''}; "
+                  "connecting downloads it once (then it is cached)")

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from ..backends.factory import BACKEND_KINDS
-from ..model_source import DEFAULT_QUANT, DEFAULT_REPO
+from ..model_source import DEFAULT, DEFAULT_QUANT, TINY
 
 # The quants the packaging pipeline publishes (packaging/config.toml [build] quants).
 QUANTS = ("Q4_K_M", "IQ4_XS", "Q5_K_M", "Q6_K", "Q8_0")
-TINY = "tiny"  # SMOL_TOOLS_MODEL=tiny: the test suite's tiny model, offline
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -92,14 +91,17 @@ class AppConfig:
         )
 
     def model_spec(self) -> str:
-        """What to load in process: the Hub default with the chosen quant unless told otherwise."""
+        """What to load in process: the model's known homes (model_source.DEFAULT_HOMES) with the
+        chosen quant unless told otherwise."""
         if self.backend != "llama-cpp-python":
             return self.model
-        return hub_spec(self.model or DEFAULT_REPO, self.quant)
+        return hub_spec(self.model or DEFAULT, self.quant)
 
 
 def hub_spec(model: str, quant: str) -> str:
-    """`owner/repo` + quant -> `owner/repo:QUANT`; paths, "tiny" and explicit quants unchanged."""
+    """`owner/repo` or `default` + quant -> `...:QUANT`; paths, "tiny" and explicit quants unchanged."""
+    if model.lower() == DEFAULT:
+        return f"{DEFAULT}:{quant}"
     if model == TINY or model.endswith(".gguf") or ":" in model or model.count("/") != 1:
         return model
     if os.path.exists(os.path.expanduser(model)):

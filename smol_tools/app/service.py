@@ -5,9 +5,10 @@ the exact same logic."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from ..model_source import DEFAULT
 from .backend_choice import BackendChoice, OpenedBackend, check_connection, open_backend
 from .config import TINY, AppConfig, hub_spec
 from .session import AppSession, SessionStore
@@ -63,7 +64,7 @@ class DemoService:
         session = self.session(key)
         if session.busy:
             return ConnectResult(False, "a reply is being generated: stop it first")
-        choice = self.choice(kind, model, quant, url)
+        choice = self._pinned(session, self.choice(kind, model, quant, url))
         opened = open_backend(choice)
         if not opened.ok:
             return ConnectResult(False, opened.notice)
@@ -73,6 +74,21 @@ class DemoService:
                 return ConnectResult(False, message)
         session.switch_backend(opened)
         return ConnectResult(True, f"connected: {opened.label}")
+
+    @staticmethod
+    def _pinned(session: AppSession, choice: BackendChoice) -> BackendChoice:
+        """Another quant of the repo this session already loaded comes from the same commit,
+        so a session never mixes files of two revisions (a push between loads)."""
+        details = session.opened.details if session.opened else {}
+        repo, revision = details.get("repo"), details.get("revision")
+        if choice.kind != "llama-cpp-python" or not (repo and revision):
+            return choice
+        asked, _, quant = choice.model.partition(":")
+        same = asked.lower() == repo.lower() or (asked.lower() == DEFAULT and session.opened.choice.model.lower()
+                                                 .startswith(DEFAULT))
+        if not same or "@" in quant:
+            return choice
+        return replace(choice, model=f"{repo}:{quant or 'Q4_K_M'}@{revision}")
 
     def status(self, key: str | None) -> dict[str, Any]:
         return self.session(key).info()

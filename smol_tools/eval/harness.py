@@ -18,10 +18,10 @@ def resolve_model(backend: str, model: str) -> tuple[str, int | None]:
     """`tiny` / `tiny:Q8_0` (in process) is the test suite's tiny model, built and cached on
     first use (needs a repository checkout); anything else goes to the backend as given."""
     if backend == "llama-cpp-python" and (model == "tiny" or model.startswith("tiny:")):
-        from tests.fixtures.tiny_gguf import ensure_tiny_gguf
+        from ..tiny import tiny_gguf
 
         quant = model.partition(":")[2] or "Q8_0"
-        return str(ensure_tiny_gguf(quant)), TINY_CONTEXT
+        return str(tiny_gguf(quant)), TINY_CONTEXT
     return model, None
 
 
