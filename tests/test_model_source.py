@@ -221,3 +221,13 @@ def test_default_spec_is_what_entry_points_use() -> None:
     assert chat.model == model_source.DEFAULT
     assert AppConfig.from_env({}).model_spec() == f"{model_source.DEFAULT}:Q4_K_M"
     assert AppConfig.from_env({"SMOL_TOOLS_QUANT": "q8_0"}).model_spec() == f"{model_source.DEFAULT}:Q8_0"
+
+
+def test_space_preload_names_a_file_of_a_default_home() -> None:
+    # A Space built from this README downloads at build time the very file the app resolves.
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    front = readme.split("---\n")[1]
+    preload = front.split("preload_from_hub:\n")[1].splitlines()[0].strip().removeprefix("- ").split()
+    repo, filename = preload
+    assert repo == PUBLISHED_HOME and repo in DEFAULT_HOMES
+    assert pick_quant_file([filename, "smol-tools-4b-32k-q8_0.gguf"], model_source.DEFAULT_QUANT) == filename

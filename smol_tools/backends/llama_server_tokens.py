@@ -27,6 +27,7 @@ from ..chat_format import load_params
 from ..toolcalls import StreamingParser
 from .base import BackendError, BackendStatus, CancelToken, SamplingParams, TurnComplete, TurnEvent, Usage
 from .prepared import PreparedPrompts
+from .server_template import FIX, probe_server_template
 
 
 @dataclass
@@ -79,13 +80,17 @@ class LlamaServerTokensBackend:
             props = self.client.get("/props", timeout=5).json()
         except (httpx.HTTPError, ValueError) as exc:
             return BackendStatus(False, f"cannot reach llama-server at {self.base_url} ({exc})")
-        template = props.get("chat_template", "")
-        if "<tool_call>" not in template:
-            return BackendStatus(False, "the server's model has no smol-tools chat template embedded "
-                                        "(this adapter renders our format and needs a GGUF carrying it)",
-                                 {"chat_template_has_tools": False})
-        return BackendStatus(True, f"connected to llama-server at {self.base_url} (token prompts)",
-                             {"n_ctx": props.get("default_generation_settings", {}).get("n_ctx")})
+        details = {"n_ctx": props.get("default_generation_settings", {}).get("n_ctx")}
+        # This adapter renders prompts itself and sends token ids, so a foreign embedded template
+        # does not reach the model here; it does reach every /v1/chat/completions client of the
+        # same server, so say so and how to fix it.
+        probe = probe_server_template(self.client)
+        details["template_matches"] = probe.matches
+        message = f"connected to llama-server at {self.base_url} (token prompts)"
+        if probe.matches is False:
+            message += (f". Note: {probe.detail}; this adapter is unaffected (it sends our prompt as tokens), "
+                        f"but OpenAI-API clients of this server are. Fix: {FIX}")
+        return BackendStatus(True, message, details)
 
     def count_tokens(self, text: str) -> int:
         return len(self._tokenize(text.encode(), first=True))

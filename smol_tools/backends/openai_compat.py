@@ -16,6 +16,7 @@ from ..chat_format import load_params
 from .base import BackendError, BackendStatus, CancelToken, SamplingParams, TurnEvent, Usage
 from .messages import to_openai_wire
 from .server_stream import ServerTurnAssembler
+from .server_template import FIX, probe_server_template
 
 
 def _extra(obj: Any, name: str) -> Any:
@@ -47,6 +48,11 @@ class OpenAICompatBackend:
         if self.model != "default" and models and self.model not in models:
             return BackendStatus(False, f"model {self.model!r} is not served by {self.base_url}; it serves: {', '.join(models)}")
         details: dict[str, Any] = {"models": models}
+        with httpx.Client(base_url=self.base_url) as client:
+            probe = probe_server_template(client)
+        details["template_matches"] = probe.matches
+        if probe.matches is False:  # llama-server with a GGUF carrying a foreign template
+            return BackendStatus(False, f"{probe.detail}: tool calls will not work as trained. Fix: {FIX}", details)
         try:  # llama-server tells which template it uses; a template without tools cannot call them
             props = httpx.get(f"{self.base_url}/props", timeout=5).json()
             template = props.get("chat_template", "")
