@@ -119,6 +119,67 @@ def cmd_chat(args: argparse.Namespace) -> int:
                              allow_code=args.allow_code)
 
 
+def _gguf_input(spec: str) -> tuple[Path | None, str | None]:
+    """A local GGUF path or owner/repo:QUANT -> (file, None), or (None, the error to print)."""
+    from .gguf_header import GGUFHeaderError
+    from .model_source import ModelSourceError, resolve_gguf
+
+    try:
+        return resolve_gguf(spec), None
+    except (ModelSourceError, GGUFHeaderError) as exc:
+        return None, str(exc)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .gguf_doctor import diagnose
+    from .gguf_header import GGUFHeaderError
+
+    path, error = _gguf_input(args.gguf)
+    report = None
+    try:
+        report = diagnose(path) if path is not None else None
+    except GGUFHeaderError as exc:
+        error = str(exc)
+    if report is None:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        json.dump(report.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(report.describe())
+    return 0 if report.ok else 1
+
+
+def cmd_retemplate(args: argparse.Namespace) -> int:
+    from .gguf_header import GGUFHeaderError
+    from .gguf_retemplate import RetemplateError, retemplate
+
+    if args.in_place and args.output is not None and Path(args.output).resolve() != Path(args.input).resolve():
+        print("error: --in-place rewrites the input itself: give no output path", file=sys.stderr)
+        return 2
+    if args.output is None and not args.in_place:
+        print("error: give an output path (smol-tools retemplate IN.gguf OUT.gguf), or --in-place "
+              "to rewrite IN.gguf itself", file=sys.stderr)
+        return 2
+    source, error = _gguf_input(args.input)
+    if source is not None and args.in_place and Path(args.input).resolve() != source.resolve():
+        error = f"--in-place needs a local file, not {args.input!r} (a download is not yours to rewrite)"
+    if error is not None:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        result = retemplate(source, None if args.in_place else Path(args.output), in_place=args.in_place)
+    except (RetemplateError, GGUFHeaderError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(result.describe())
+    assert result.report is not None
+    print("\ndoctor on the result:")
+    print(result.report.describe())
+    return 0 if result.report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smol-tools", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -153,6 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--allow-code", action="store_true",
                       help="enable execute_python/shell_command/network tools (sandboxed)")
     chat.set_defaults(func=cmd_chat)
+
+    doctor = sub.add_parser("doctor", help="will this GGUF do correct tool calling as it is? (header only)")
+    doctor.add_argument("gguf", metavar="FILE.gguf|owner/repo:QUANT")
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    doctor.set_defaults(func=cmd_doctor)
+
+    retemplate = sub.add_parser("retemplate", help="give a GGUF our chat template, stop ids and sampling "
+                                                   "defaults (metadata only; tensor data copied unchanged)")
+    retemplate.add_argument("input", metavar="IN.gguf", help="a GGUF path or owner/repo:QUANT")
+    retemplate.add_argument("output", metavar="OUT.gguf", nargs="?")
+    retemplate.add_argument("--in-place", action="store_true",
+                            help="rewrite IN.gguf itself (replaced only once the new file is complete)")
+    retemplate.set_defaults(func=cmd_retemplate)
 
     from .pipeline.cli_args import add_package_parser
 
