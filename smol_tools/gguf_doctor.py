@@ -107,17 +107,6 @@ def _first_difference(case_id: str, ours: str, theirs: str, context: int = 40) -
     return CaseDifference(case_id, offset=at, ours=show(a), theirs=show(b))
 
 
-def _render_guarded(case: dict[str, Any], template: str) -> tuple[str | None, str | None]:
-    """(prompt, None) or (None, the template's error): a foreign template may raise anything."""
-    from .pipeline.drift import render_case
-
-    try:
-        return render_case(case, template), None
-    except Exception as exc:  # noqa: BLE001 - any failure of a foreign template is a finding
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return None, f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
 def _load_cases() -> tuple[list[dict[str, Any]] | None, str | None]:
     from .pipeline.drift import load_corpus
 
@@ -139,10 +128,12 @@ def check_template(template: str | None, key: str = TEMPLATE_KEY,
         cases, note = _load_cases()
     if not cases:
         return TemplateCheck(key, "different", note=note or "no corpus to render")
+    from .pipeline.drift import render_case, render_foreign
+
     differences = []
     for case in cases:
-        expected, _ = _render_guarded(case, ours)
-        got, error = _render_guarded(case, template)
+        expected = render_case(case, ours)
+        got, error = render_foreign(case, template)  # a foreign template may raise anything
         if error is not None:
             differences.append(CaseDifference(case["id"], error=error))
         elif got != expected:
