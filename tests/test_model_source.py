@@ -231,3 +231,21 @@ def test_space_preload_names_a_file_of_a_default_home() -> None:
     repo, filename = preload
     assert repo == PUBLISHED_HOME and repo in DEFAULT_HOMES
     assert pick_quant_file([filename, "smol-tools-4b-32k-q8_0.gguf"], model_source.DEFAULT_QUANT) == filename
+
+
+def test_a_session_switching_quant_stays_on_the_revision_it_resolved() -> None:
+    from types import SimpleNamespace
+
+    from smol_tools.app.backend_choice import BackendChoice
+    from smol_tools.app.service import DemoService
+
+    opened = SimpleNamespace(details={"repo": PUBLISHED_HOME, "revision": SHA},
+                             choice=BackendChoice("llama-cpp-python", "default:Q4_K_M"))
+    session = SimpleNamespace(opened=opened)
+    for asked in ("default:Q8_0", f"{PUBLISHED_HOME}:Q8_0"):
+        pinned = DemoService._pinned(session, BackendChoice("llama-cpp-python", asked))
+        assert pinned.model == f"{PUBLISHED_HOME}:Q8_0@{SHA}"
+    other = DemoService._pinned(session, BackendChoice("llama-cpp-python", "someone/else:Q8_0"))
+    assert other.model == "someone/else:Q8_0"
+    server = DemoService._pinned(session, BackendChoice("openai", "default"))
+    assert server.model == "default"

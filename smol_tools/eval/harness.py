@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..backends.base import Backend, SamplingParams
+from ..tiny import TINY_N_CTX as TINY_CONTEXT  # one figure for the tiny model's context
 from .bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
 from .compare import RunSpec, compare_reports
 from .report import build_report
 from .runner import run_suite
 from .suite import Suite
-
-TINY_CONTEXT = 4096
 
 
 def resolve_model(backend: str, model: str) -> tuple[str, int | None]:
