@@ -84,7 +84,16 @@ def load_corpus(path: Path = CORPUS_PATH) -> list[dict[str, Any]]:
     return json.loads(path.read_text(encoding="utf-8"))["cases"]
 
 
-def _template_field(path: Path) -> str | None:
+# Where a checkpoint keeps its template, in the order transformers 5 reads them: the .jinja file,
+# then tokenizer_config.json, then a processor's chat_template.json. (llama.cpp's converter
+# prefers tokenizer_config's; that does not matter here, because the metadata step embeds the
+# chosen template anyway.)
+TEMPLATE_FILES = ("chat_template.jinja", "tokenizer_config.json", "chat_template.json")
+
+
+def _read_template(path: Path) -> str | None:
+    if path.suffix == ".jinja":
+        return path.read_text(encoding="utf-8")
     value = json.loads(path.read_text(encoding="utf-8")).get("chat_template")
     if isinstance(value, list):  # named templates: transformers uses "default"
         value = next((t.get("template") for t in value
@@ -92,26 +101,28 @@ def _template_field(path: Path) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _find_template(folder: Path) -> tuple[str | None, str | None, str | None]:
+    """(template, file it came from, why that file could not be read)."""
+    for name in TEMPLATE_FILES:
+        path = folder / name
+        if not path.exists():
+            continue
+        try:
+            value = _read_template(path)
+        except (OSError, ValueError, AttributeError) as exc:  # unreadable, bad UTF-8, broken JSON
+            return None, name, f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        if value is not None:
+            return value, name, None
+    return None, None, None
+
+
 def checkpoint_template(folder: Path) -> tuple[str | None, str | None]:
-    """The template transformers 5 would use: chat_template.jinja first, then tokenizer_config,
-    then a processor's chat_template.json. (llama.cpp's converter prefers tokenizer_config's;
-    it does not matter here, because the metadata step embeds the chosen template anyway.)
-
-    Raises OSError/ValueError when the file that holds it cannot be read; `check_template_drift`
-    reports that instead of raising."""
-    jinja = folder / "chat_template.jinja"
-    if jinja.exists():
-        return jinja.read_text(encoding="utf-8"), jinja.name
-    for name in ("tokenizer_config.json", "chat_template.json"):
-        if (folder / name).exists() and (value := _template_field(folder / name)) is not None:
-            return value, name
-    return None, None
-
-
-def _template_file(folder: Path) -> str:
-    """The file `checkpoint_template` read (or failed to read) first."""
-    return next((name for name in ("chat_template.jinja", "tokenizer_config.json", "chat_template.json")
-                 if (folder / name).exists()), "chat_template.jinja")
+    """(the template transformers 5 would use, its file), or (None, None).
+    Raises ValueError when that file cannot be read; `check_template_drift` reports it instead."""
+    template, found_in, error = _find_template(folder)
+    if error is not None:
+        raise ValueError(f"{found_in}: {error}")
+    return template, found_in
 
 
 def render_case(case: dict[str, Any], template: str) -> str:
@@ -154,11 +165,9 @@ def check_template_drift(folder: Path, ours: str | None = None,
                          cases: list[dict[str, Any]] | None = None) -> DriftReport:
     ours = ours if ours is not None else load_template()
     cases = cases if cases is not None else load_corpus()
-    try:
-        theirs, found_in = checkpoint_template(folder)
-    except (OSError, ValueError) as exc:  # unreadable file, bad UTF-8, broken JSON
-        return DriftReport(None, _template_file(folder), len(cases),
-                           read_error=f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+    theirs, found_in, read_error = _find_template(folder)
+    if read_error is not None:
+        return DriftReport(None, found_in, len(cases), read_error=read_error)
     if theirs is None:
         return DriftReport(None, None, len(cases))
     differences = []
