@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Literal, Mapping, Sequence, Union
 
@@ -20,6 +19,7 @@ import jsonschema
 
 from .backends.base import Backend, BackendError, CancelToken, SamplingParams, TurnComplete
 from .chat_format import render_prompt
+from .tool_deadline import ToolDeadlineExceeded, call_with_deadline
 from .toolcalls import CallError, ContentDelta, ReasoningDelta, ToolCall, ToolCallCompleted
 from .toolcalls import ToolCallFailed, ToolCallStarted
 
@@ -244,13 +244,15 @@ class Agent:
                 else:
                     outcome = ToolOutcome(self.manual(call.name, dict(call.arguments)))
             else:
-                with ThreadPoolExecutor(max_workers=1) as pool:
-                    future = pool.submit(self.execute, call.name, dict(call.arguments))  # type: ignore[arg-type]
-                    try:
-                        outcome = future.result(timeout=self.config.tool_timeout_s)
-                    except FutureTimeout:
-                        outcome = ToolOutcome(_error_json(
-                            f"{call.name} timed out after {self.config.tool_timeout_s:g}s"), True)
+                # The round is released at the deadline: the late call is abandoned on its own
+                # thread and asked to stop (a sandboxed process is killed when it notices).
+                arguments = dict(call.arguments)
+                try:
+                    outcome = call_with_deadline(lambda: self.execute(call.name, arguments),  # type: ignore[misc]
+                                                 self.config.tool_timeout_s, name=call.name)
+                except ToolDeadlineExceeded:
+                    outcome = ToolOutcome(_error_json(
+                        f"{call.name} timed out after {self.config.tool_timeout_s:g}s"), True)
         except Exception as exc:  # a tool's own failure is a result for the model, not a crash
             outcome = ToolOutcome(_error_json(f"{call.name} failed: {type(exc).__name__}: {exc}"), True)
         return outcome, time.perf_counter() - started, manual
