@@ -419,3 +419,112 @@ def test_https_uses_sni_and_verifies_certificates(registry, tmp_path):
     listener.close()
     assert "TLS error" in message and "CERTIFICATE_VERIFY_FAILED" in message
     assert server_names == ["secure.test"]
+
+
+# --- real servers: HTTP/1.0, Connection: close, keep-alive, chunked, cut, dripping (issue 15 §2-3)
+
+
+@pytest.fixture(scope="module")
+def raw_server():
+    from tests.fixtures.raw_http import raw_http_server
+
+    with raw_http_server() as httpd:
+        yield httpd
+
+
+@pytest.fixture
+def raw(tmp_path, raw_server) -> ToolSession:
+    from tests.fixtures.raw_http import address
+
+    return make_session(tmp_path, allowed_private_hosts=frozenset({address(raw_server)}), http_timeout_s=5)
+
+
+def raw_url(raw_server, path: str) -> str:
+    from tests.fixtures.raw_http import address
+
+    return f"http://{address(raw_server)}{path}"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/close", "hello"), ("/keepalive", "hello"), ("/chunked", "hello world"), ("/chunked-close", "hello world")],
+)
+def test_http11_with_and_without_keep_alive_and_chunked(registry, raw, raw_server, path, body):
+    started = time.monotonic()
+    result = registry.execute("http_request", {"url": raw_url(raw_server, path)}, raw)
+    assert not result.is_error, result.content
+    data = json.loads(result.content)
+    assert (data["status"], data["body"], data["truncated"]) == (200, body, False)
+    assert time.monotonic() - started < 2  # a kept-open connection is not waited on
+
+
+def test_http10_server(registry, raw, raw_server):
+    page = registry.execute("get_webpage", {"url": raw_url(raw_server, "/http10")}, raw)
+    assert not page.is_error, page.content
+    data = json.loads(page.content)
+    assert data["title"] == "Old server" and data["text"] == "one point oh"
+    request = registry.execute("http_request", {"url": raw_url(raw_server, "/http10")}, raw)
+    assert json.loads(request.content)["body"].endswith("<p>one point oh</p></body></html>")
+
+
+@pytest.mark.parametrize("path", ["/cut", "/cut-chunked"])
+def test_a_server_closing_mid_body_is_an_error_not_a_shorter_page(registry, raw, raw_server, path):
+    for name in ("http_request", "get_webpage"):
+        message = error_of(registry.execute(name, {"url": raw_url(raw_server, path)}, raw))
+        assert "closed the connection in the middle of the body" in message, message
+
+
+@pytest.mark.parametrize("path", ["/drip", "/drip-headers"])
+def test_one_deadline_for_connect_headers_and_body(registry, tmp_path, raw_server, path):
+    """One byte every 0.25 s: each read finishes well inside any per-read timeout, so only an
+    overall deadline stops it (the old client took 25 s here)."""
+    from tests.fixtures.raw_http import address
+
+    session = make_session(tmp_path, allowed_private_hosts=frozenset({address(raw_server)}), http_timeout_s=1)
+    started = time.monotonic()
+    message = error_of(registry.execute("http_request", {"url": raw_url(raw_server, path)}, session))
+    elapsed = time.monotonic() - started
+    assert "timed out after 1 s" in message
+    assert elapsed < 2.5, f"a 1 s request took {elapsed:.1f} s"
+
+
+def test_redirects_over_http10_are_followed_and_rechecked(registry, raw, raw_server):
+    data = json.loads(registry.execute("get_webpage", {"url": raw_url(raw_server, "/redirect?to=/page")}, raw).content)
+    assert data["title"] == "Old server" and data["redirects"] == [raw_url(raw_server, "/page")]
+    for target, reason in (("http://127.0.0.1:1/", "127.0.0.1 is a loopback address"),
+                           ("http://169.254.169.254/latest/", "cloud metadata address"),
+                           ("http://[::1]/", "::1 is a loopback address")):
+        message = error_of(registry.execute("http_request", {"url": raw_url(raw_server, f"/redirect?to={target}")}, raw))
+        assert f"refusing to fetch {target}" in message and reason in message
+
+
+CREDENTIAL_HEADERS = {
+    "Authorization": "Bearer a", "Cookie": "session=b", "X-Api-Key": "c", "X-Auth-Token": "d",
+    "Api-Key": "e", "X-Amz-Security-Token": "f", "X-Csrf-Token": "g", "X-Vendor-Secret": "h",
+    "Private-Token": "i", "X-Goog-Api-Key": "j", "Ocp-Apim-Subscription-Key": "k", "X-Session": "l",
+}  # fmt: skip
+
+
+def test_caller_headers_do_not_follow_a_redirect_to_another_origin(registry, tmp_path, raw_server, server):
+    """Strip by policy (an allowlist of descriptive headers), not by a list of credential names."""
+    from tests.fixtures.raw_http import address
+
+    session = make_session(tmp_path, allowed_private_hosts=frozenset({address(raw_server), server}), http_timeout_s=5)
+    headers = {**CREDENTIAL_HEADERS, "Accept-Language": "fr", "Content-Type": "application/json"}
+    other = f"http://{server}/echo"
+    result = registry.execute("http_request", {"url": raw_url(raw_server, f"/redirect?to={other}"), "headers": headers}, session)
+    received = json.loads(json.loads(result.content)["body"])["headers"]
+    leaked = sorted(set(CREDENTIAL_HEADERS) & set(received))
+    assert not leaked, f"forwarded to another origin: {leaked}"
+    assert received["Accept-Language"] == "fr" and received["Content-Type"] == "application/json"
+    # The same origin keeps them: that is where the caller meant to send them.
+    same = registry.execute("http_request", {"url": raw_url(raw_server, "/redirect?to=/echo"), "headers": headers}, session)
+    kept = json.loads(json.loads(same.content)["body"])["headers"]
+    assert all(kept.get(name) == value for name, value in CREDENTIAL_HEADERS.items())
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:0/", "http://[::1]:0/", "https://public.example:0/", "http://public.example:00/"])
+def test_port_zero_is_refused(registry, tmp_path, url):
+    session = make_session(tmp_path, allowed_private_hosts=frozenset({"127.0.0.1", "[::1]"}),
+                           resolver=fake_dns({"public.example": ["93.184.216.34"]}), http_timeout_s=2)
+    assert "port 0 is not allowed" in error_of(registry.execute("http_request", {"url": url}, session))

@@ -176,9 +176,9 @@ def vet_url(url: object, settings: ToolSettings) -> VettedTarget:
     if not parts.hostname:
         raise ToolError(f"URL has no host: {shorten(url)}")
     host = _normalize_host(parts.hostname)
-    port = port or (443 if scheme == "https" else 80)
-    if port == 0:
+    if port == 0:  # checked before the default port fills in: `port or 80` would hide it
         raise ToolError("port 0 is not allowed")
+    port = port if port is not None else (443 if scheme == "https" else 80)
     allowlisted = _is_allowlisted(host, port, settings)
     where = host_key(host, port)
 
