@@ -7,7 +7,8 @@ GGUFReader spends its time), Qwen3.5-4B's stock chat template, and --size-gb of 
 in 64 MiB pieces, written with gguf's GGUFWriter one piece at a time. Then, each in a fresh
 process under GNU time (wall time and peak RSS of that process):
 
-  cp          a plain file copy of the input (the yardstick: retemplate should cost about this);
+  cp          a plain file copy of the input, and cp + fsync of the copy (the yardstick:
+              retemplate fsyncs its output before renaming it, and should cost about this);
   retemplate  `python -m smol_tools retemplate IN OUT` (includes doctor on the result);
   doctor      `python -m smol_tools doctor IN --json`, and the header-only diagnosis timed
               inside the process;
@@ -108,7 +109,16 @@ copy_with_new_metadata(reader, writer, {'tokenizer.chat_template': MetadataDetai
 DOCTOR_INSIDE = """
 import sys, time
 from smol_tools.gguf_doctor import diagnose
-t = time.perf_counter(); report = diagnose(sys.argv[1]); print(f"{time.perf_counter() - t:.3f}", report.ok)
+from smol_tools.gguf_header import read_header
+t = time.perf_counter(); read_header(sys.argv[1]); header = time.perf_counter() - t
+t = time.perf_counter(); report = diagnose(sys.argv[1]); print(f"{time.perf_counter() - t:.3f} {header:.3f}", report.ok)
+"""
+
+RETEMPLATE_INSIDE = """
+import sys, time
+from smol_tools.gguf_retemplate import retemplate
+t = time.perf_counter(); result = retemplate(sys.argv[1], sys.argv[2], run_doctor=False)
+print(f"{time.perf_counter() - t:.3f}")
 """
 
 
@@ -132,12 +142,20 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         results["cp"] = timed(["cp", str(source), str(scratch / "copy.gguf")])
         (scratch / "copy.gguf").unlink()
+        # retemplate fsyncs its output before the rename; the fair yardstick does too.
+        copy = scratch / "copy.gguf"
+        results["cp+fsync"] = timed(["sh", "-c", f"cp '{source}' '{copy}' && sync '{copy}'"])
+        copy.unlink()
+        inner = timed([python, "-c", RETEMPLATE_INSIDE, str(source), str(out)])
+        results["retemplate_call_s"] = float(inner["stdout_tail"].split()[0]) if inner["rc"] == 0 else None
+        out.unlink(missing_ok=True)
         results["retemplate"] = timed([python, "-m", "smol_tools", "retemplate", str(source), str(out)])
         results["identical_tensor_data"] = data_digest(source) == data_digest(out)
         out.unlink(missing_ok=True)
         results["doctor"] = timed([python, "-m", "smol_tools", "doctor", str(source), "--json"])
         inside = timed([python, "-c", DOCTOR_INSIDE, str(source)])
-        results["doctor_diagnose_s"] = float(inside["stdout_tail"].split()[0]) if inside["rc"] == 0 else None
+        if inside["rc"] == 0:
+            results["doctor_diagnose_s"], results["header_read_s"] = map(float, inside["stdout_tail"].split()[:2])
         if args.compare_gguf:
             template = ROOT / "templates" / "smol-tools.jinja"
             results["gguf"] = timed([python, "-c", GGUF_COPY, str(source), str(out), str(template)])
@@ -148,11 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "retemplate-latest.json").write_text(json.dumps(results, indent=2))
     print(f"| run | wall s | peak RSS MiB |\n|---|---|---|")
-    for name in ("cp", "retemplate", "doctor", "gguf"):
+    for name in ("cp", "cp+fsync", "retemplate", "doctor", "gguf"):
         if name in results:
             r = results[name]
             print(f"| {name} | {r['wall_s']} | {r['peak_rss_mib']} |" + ("" if r["rc"] in (0, 1) else f" rc={r['rc']}"))
-    print(f"doctor's diagnosis inside the process: {results.get('doctor_diagnose_s')} s; "
+    print(f"inside the process: retemplate() {results.get('retemplate_call_s')} s (no doctor); header read "
+          f"{results.get('header_read_s')} s; doctor's whole diagnosis {results.get('doctor_diagnose_s')} s; "
           f"tensor data identical after retemplate: {results['identical_tensor_data']}")
     return 0 if results["identical_tensor_data"] else 1
 
