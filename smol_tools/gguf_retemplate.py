@@ -67,8 +67,10 @@ def _short(value: Any) -> str:
     return text if len(text) <= 50 else f"{text[:30]}... ({len(text)} chars)"
 
 
-def new_metadata(header: GGUFHeader, template: str | None = None) -> dict[str, tuple[int, Any]]:
-    """key -> (gguf.GGUFValueType, value) that the fixed file must carry."""
+def new_metadata(header: GGUFHeader, template: str | None = None,
+                 extra: dict[str, tuple[int, Any]] | None = None) -> dict[str, tuple[int, Any]]:
+    """key -> (gguf.GGUFValueType, value) that the fixed file must carry; `extra` adds more
+    (the packaging pipeline's general.* provenance)."""
     fields: dict[str, tuple[int, Any]] = {TEMPLATE_KEY: (_STRING, template or load_template())}
     for key, (text, token_id) in expected_token_ids(header).items():
         if token_id is None:
@@ -78,6 +80,10 @@ def new_metadata(header: GGUFHeader, template: str | None = None) -> dict[str, t
                 f"Use a GGUF of smol-tools-4b-32k.")
         fields[key] = (_UINT32, token_id)
     fields |= expected_sampling()
+    for key, (value_type, value) in (extra or {}).items():
+        if value_type not in (_STRING, *_FORMATS):
+            raise ValueError(f"{key}: value type {value_type} is not one retemplate writes")
+        fields[key] = (value_type, value)
     return fields
 
 
@@ -177,7 +183,8 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def retemplate(source: Path, output: Path | None = None, *, in_place: bool = False,
-               template: str | None = None, run_doctor: bool = True) -> RetemplateResult:
+               template: str | None = None, extra: dict[str, tuple[int, Any]] | None = None,
+               run_doctor: bool = True) -> RetemplateResult:
     """Rewrite `source`'s metadata into `output` (or into `source` itself with `in_place`)."""
     source = Path(source)
     if output is None and not in_place:
@@ -197,7 +204,7 @@ def retemplate(source: Path, output: Path | None = None, *, in_place: bool = Fal
         raise RetemplateError(
             f"{source} is shard {int(header.get('split.no', 0)) + 1} of {split}; merge the shards first "
             f"(llama-gguf-split --merge FIRST-SHARD.gguf MERGED.gguf) and retemplate the merged file")
-    fields, drop = new_metadata(header, template), _dropped(header)
+    fields, drop = new_metadata(header, template, extra), _dropped(header)
     changed = {k: (header.get(k), v) for k, (_, v) in fields.items() if not _equal(header.get(k), v)}
     result = RetemplateResult(source, output, changed, drop)
     if in_place and not changed and not drop:

@@ -38,7 +38,8 @@ def options_from_args(args: argparse.Namespace) -> "PackageOptions":
         expect_turns=args.expect_turns, imatrix_chunks=args.imatrix_chunks,
         imatrix_from=args.imatrix_from.upper(), threads=args.threads,
         verify_threads=args.verify_threads, llama_bin=args.llama_bin, drop_source=args.drop_source,
-        check_memory=not args.no_memory_check, eval_suite=args.eval, eval_limit=args.eval_limit)
+        check_memory=not args.no_memory_check, eval_suite=args.eval, eval_limit=args.eval_limit,
+        from_gguf=args.from_gguf)
 
 
 def cmd_package(args: argparse.Namespace) -> int:
@@ -78,6 +79,10 @@ def add_package_parser(subparsers: argparse._SubParsersAction) -> None:
                         "faster on CPU; needs Q8_0 in --quants)")
     p.add_argument("--template", choices=TEMPLATE_CHOICES, default=None,
                    help="which chat template to embed when the checkpoint's differs from ours")
+    p.add_argument("--from-gguf", action="store_true",
+                   help="SOURCE holds GGUFs someone else built (Hub repo or folder): download them, "
+                        "retemplate them (metadata only), verify, and write the card, Modelfiles and "
+                        "Hub files; --quants picks some (default: every quant found)")
     p.add_argument("--repo-id", default=None, metavar="OWNER/NAME", help="Hub repo to publish to")
     p.add_argument("--publish", action="store_true", help="upload (default: print the upload plan)")
     p.add_argument("--resume", action="store_true", help="keep finished artifacts, redo the rest")

@@ -74,6 +74,7 @@ class PackageOptions:
     check_memory: bool = True
     eval_suite: str | None = None  # default | tiny | suite file: score each published file
     eval_limit: int | None = None  # only the suite's first N cases
+    from_gguf: bool = False  # SOURCE holds GGUFs someone else built: retemplate them (from_gguf.py)
 
     @property
     def name(self) -> str:
@@ -527,6 +528,11 @@ class Pipeline:
         self.quantize_all([q for q in self.opts.ladder if q not in plain], imatrix)
         order = ["BF16", "F16", *self.opts.ladder]
         self.files.sort(key=lambda f: order.index(f.kind))
+        return self.finish(imatrix)
+
+    def finish(self, imatrix: Path | None) -> PackageResult:
+        """Once the GGUFs exist: eval, memory table, MTP speed, Ollama files, card, plan/publish
+        (shared with from_gguf.FromGgufPipeline, whose files are retemplated, not built)."""
         eval_note = self.evaluate_all()
         memory = self.memory()
         mtp_note = self.mtp_speed()
@@ -566,5 +572,9 @@ def summary_table(result: PackageResult) -> str:
 
 
 def run_package(opts: PackageOptions, progress: Progress | None = None) -> PackageResult:
+    if opts.from_gguf:
+        from .from_gguf import FromGgufPipeline
+
+        return FromGgufPipeline(opts, progress).run()
     return Pipeline(opts, progress).run()
 
