@@ -48,6 +48,13 @@ def build_demo(service: DemoService) -> gr.Blocks:
             return f'<div class="st-banner">\n\n{text}\n\n⚠ {s.opened.notice}\n\n</div>'
         return f'<div class="st-banner-ok">\n\n{text}\n\n</div>'
 
+    def file_check(s: AppSession) -> str:
+        """`smol-tools doctor` on the GGUF loaded in process (empty for servers)."""
+        return s.opened.details.get("file_check") or ""
+
+    def backend_panel(s: AppSession) -> str:
+        return "\n\n".join(filter(None, [LOCKED if config.lock_backend else "", file_check(s)]))
+
     def metrics(s: AppSession, turns: list[TurnRecord] | None = None) -> str:
         return render_metrics(s.turns if turns is None else turns, s.context_limit)
 
@@ -139,7 +146,7 @@ def build_demo(service: DemoService) -> gr.Blocks:
             s = session(request)
             return (banner(s), render_history(s.turns), metrics(s), s.chat.enabled_tools or [],
                     s.chat.config.enable_thinking, s.greedy, s.chat.config.max_rounds, s.manual_mode,
-                    s.workspace_view())
+                    s.workspace_view(), backend_panel(s))
 
         def on_send(text: str, request: gr.Request):
             s = session(request)
@@ -186,8 +193,8 @@ def build_demo(service: DemoService) -> gr.Blocks:
             progress(0, desc="Opening the backend (a Hub model downloads once)")
             result = service.connect(request.session_hash, kind_v, model_v, quant_v, url_v)
             s = session(request)
-            return (("✓ " if result.ok else "✗ ") + result.message, banner(s), s.chat.enabled_tools or [],
-                    s.greedy, metrics(s))
+            return ("\n\n".join(filter(None, [("✓ " if result.ok else "✗ ") + result.message, file_check(s)])),
+                    banner(s), s.chat.enabled_tools or [], s.greedy, metrics(s))
 
         def on_tools(enabled: list[str], custom_text: str, manual_on: bool, request: gr.Request) -> str:
             problems = session(request).set_tools(enabled or [], custom_text or "", bool(manual_on))
@@ -238,7 +245,7 @@ def build_demo(service: DemoService) -> gr.Blocks:
         private: dict[str, Any] = {"api_visibility": "private"}
         light: dict[str, Any] = {**private, "concurrency_limit": None}  # never wait behind the model
         demo.load(on_load, None, [banner_md, chatbot, metrics_md, tools, thinking, greedy, max_rounds, manual,
-                                  workspace_json], **light)
+                                  workspace_json, backend_md], **light)
         send_outputs = [chatbot, metrics_md, msg, manual_box, manual_md, workspace_json]
         for trigger in (msg.submit, send_btn.click):
             trigger(on_send, [msg], send_outputs, concurrency_id=GENERATE,

@@ -137,7 +137,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     path, error = _gguf_input(args.gguf)
     report = None
     try:
-        report = diagnose(path) if path is not None else None
+        # A Hub file is named as the user typed it in the fix line, not by its cache path.
+        target = str(path) if path is not None and Path(args.gguf).expanduser().is_file() else args.gguf
+        report = diagnose(path, fix_target=target) if path is not None else None
     except GGUFHeaderError as exc:
         error = str(exc)
     if report is None:

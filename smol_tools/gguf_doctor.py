@@ -252,10 +252,16 @@ def _is_mtp_tensor(name: str) -> bool:
     return ".nextn." in name or name.startswith("mtp.") or ".mtp." in name
 
 
-def retemplate_command(path: Path | str) -> str:
-    path = Path(path)
-    out = path.with_name(f"{path.stem}.smol-tools{path.suffix or '.gguf'}")
-    return f"smol-tools retemplate {shlex.quote(str(path))} {shlex.quote(str(out))}"
+def retemplate_command(target: Path | str, file: Path | str | None = None) -> str:
+    """The fix line. `target` is what the user typed: a local file (the output goes next to
+    it) or owner/repo:QUANT, whose download sits in the Hub cache (the output then goes to the
+    current folder, named after `file`)."""
+    local = Path(target)
+    if local.is_file() or file is None:
+        out = local.with_name(f"{local.stem}.smol-tools{local.suffix or '.gguf'}")
+    else:
+        out = Path(f"{Path(file).stem}.smol-tools.gguf")
+    return f"smol-tools retemplate {shlex.quote(str(target))} {shlex.quote(str(out))}"
 
 
 def _sampling_matches(actual: Any, wanted: float | int) -> bool:
@@ -292,11 +298,11 @@ def diagnose(path: Path, cases: list[dict[str, Any]] | None = None, *,
         mtp_tensors=[t.name for t in header.tensors if _is_mtp_tensor(t.name)],
         sampling={k: r.value for k, r in header.records.items() if k.startswith("general.sampling.")},
         template=template_check, tool_use_template=tool_use_check, other_templates=named)
-    _judge(report, header, fix_target or str(path))
+    _judge(report, header, fix_target or str(path), Path(path).name)
     return report
 
 
-def _judge(report: DoctorReport, header: GGUFHeader, target: str) -> None:
+def _judge(report: DoctorReport, header: GGUFHeader, target: str, file: str) -> None:
     vocabulary_ok = True
     if header.tokens is None:
         report.problems.append("the file has no tokenizer.ggml.tokens vocabulary")
@@ -331,6 +337,28 @@ def _judge(report: DoctorReport, header: GGUFHeader, target: str) -> None:
         report.fix = ("none by metadata: this vocabulary is not the smol-tools (Qwen ChatML) one; "
                       "use a GGUF of smol-tools-4b-32k")
     elif fixable:
-        report.fix = retemplate_command(target)
+        report.fix = retemplate_command(target, file)
     elif report.warnings:
-        report.fix = f"optional, for our sampling defaults and stop ids: {retemplate_command(target)}"
+        report.fix = f"optional, for our sampling defaults and stop ids: {retemplate_command(target, file)}"
+
+
+def panel_markdown(report: DoctorReport) -> str:
+    """The app's Backend panel: what the loaded file is, and whether it works outside the app.
+
+    In process the app renders every prompt with our own template, so any GGUF of the model
+    works there; the verdict is about the same file in runtimes that read its metadata."""
+    name = Path(report.path).name
+    facts = ", ".join(filter(None, [report.architecture, report.quant,
+                                    f"context {report.context_length:,}" if report.context_length else None,
+                                    "MTP" if report.mtp_layers or report.mtp_tensors else None]))
+    lines = [f"**Loaded file:** `{name}` ({facts}). This app renders prompts with its own template, "
+             f"so the file works here whatever it embeds.",
+             f"**Embedded template:** {report.template.summary().removeprefix(TEMPLATE_KEY + ': ')}."]
+    if report.ok:
+        lines.append("**Outside this app** (llama-server `--jinja`, LM Studio, llama-cpp-python): ✓ correct "
+                     "tool calling as it is" + (f" ({len(report.warnings)} warning(s): "
+                                                 f"{'; '.join(report.warnings)})" if report.warnings else "."))
+    else:
+        lines.append("**Outside this app** (llama-server `--jinja`, LM Studio, llama-cpp-python): ✗ "
+                     + "; ".join(report.problems) + (f". Fix: `{report.fix}`" if report.fix else "."))
+    return "\n\n".join(lines)

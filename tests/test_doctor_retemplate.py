@@ -362,3 +362,26 @@ def test_render_engine_llama_on_the_fixed_file_equals_jinja(fixed, tmp_path: Pat
         assert main(["render", "--messages", str(messages), "--tools", str(tools), *engine]) == 0
         prompts.append(capsys.readouterr().out)
     assert prompts[0] == prompts[1] and "<tool_call>" in prompts[0]
+
+
+# ---- the app's Backend panel ---------------------------------------------------------------------
+
+def test_backend_panel_shows_doctor_for_the_loaded_file(variants) -> None:
+    """In process the app renders with our template (the file works there); the panel says
+    whether the same file works in runtimes that read its metadata, and how to fix it."""
+    from smol_tools.app.backend_choice import BackendChoice, open_backend
+
+    stock = open_backend(BackendChoice("llama-cpp-python", str(variants["qwen35_stock"]), n_ctx=512))
+    assert stock.ok
+    panel = stock.details["file_check"]
+    assert f"`{variants['qwen35_stock'].name}` (qwen35, F16" in panel
+    assert "works here whatever it embeds" in panel
+    assert "✗" in panel and f"Fix: `smol-tools retemplate {variants['qwen35_stock']} " in panel
+    ours = open_backend(BackendChoice("llama-cpp-python", str(variants["ours"]), n_ctx=512))
+    assert "✓ correct tool calling as it is" in ours.details["file_check"]
+    assert "byte-identical to templates/smol-tools.jinja" in ours.details["file_check"]
+
+
+def test_doctor_fix_line_for_a_hub_spec_writes_to_the_current_folder(variants) -> None:
+    report = diagnose(variants["chatml"], fix_target="someone/model:Q8_0")
+    assert report.fix == "smol-tools retemplate someone/model:Q8_0 chatml.smol-tools.gguf"

@@ -88,10 +88,21 @@ def _open(choice: BackendChoice) -> OpenedBackend:
         resolved = resolve_model(choice.model or hub_spec(DEFAULT, "Q4_K_M"))
         backend = LlamaCppBackend(resolved.path, n_ctx=choice.n_ctx)
         return OpenedBackend(choice, backend, f"in-process llama-cpp-python · {resolved.describe()}",
-                             details=_provenance(resolved))
+                             details=_provenance(resolved) | {"file_check": _file_check(resolved.path, choice.model)})
     backend = make_backend(choice.kind, model=choice.model, url=choice.url, n_ctx=choice.n_ctx,  # type: ignore[arg-type]
                            api_key=choice.api_key)
     return OpenedBackend(choice, backend, choice.describe())
+
+
+def _file_check(path: Path, spec: str) -> str:
+    """`smol-tools doctor` on the loaded file (header only), for the Backend panel."""
+    from ..gguf_doctor import diagnose, panel_markdown
+
+    try:
+        target = spec if spec and not Path(spec).expanduser().is_file() else None  # a Hub spec: name it
+        return panel_markdown(diagnose(path, fix_target=target))
+    except Exception as exc:  # noqa: BLE001 - a report we cannot make must not stop the model loading
+        return f"**Loaded file:** `{Path(path).name}` (could not check its metadata: {_short(exc)})"
 
 
 def _provenance(resolved: ResolvedModel) -> dict[str, Any]:

@@ -219,6 +219,7 @@ class AppSession:
     def info(self) -> dict[str, Any]:
         return {"session": self.key, "backend": self.opened.label, "backend_ok": self.opened.ok,
                 "notice": self.opened.notice, "tiny_model": self.opened.tiny,
+                "file_check": self.opened.details.get("file_check"),
                 "context_limit": self.context_limit, "tools": [t["function"]["name"] for t in self.chat.tool_schemas()],
                 "custom_tools": [t["function"]["name"] for t in self.chat.custom_tools],
                 "manual_mode": self.manual_mode, "thinking": self.chat.config.enable_thinking,
