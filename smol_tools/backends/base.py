@@ -58,6 +58,7 @@ class Usage:
     completion_tokens: int = 0
     prompt_seconds: float = 0.0
     generation_seconds: float = 0.0
+    reuse_note: str = ""  # why the runtime re-evaluated part of the conversation, when it knows
 
     @property
     def tokens_per_second(self) -> float:

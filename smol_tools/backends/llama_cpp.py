@@ -7,8 +7,11 @@ prompt extends its previous prompt + generated text byte for byte (the template 
 it), the new prompt's tokens are the tokens already in the model state plus the tokens of the
 new suffix, so only the suffix is evaluated. On this hybrid architecture that matters: the
 linear-attention layers' recurrent state cannot be rolled back to an earlier position, so a
-token mismatch anywhere means re-evaluating the whole prompt. When another session takes the
-model, the owner's state is saved (llama.cpp's state data) and restored on its return.
+token mismatch anywhere would mean re-evaluating the whole prompt. Where a later prompt can
+diverge — a new user query re-renders the previous exchange without its reasoning — the backend
+keeps recurrent-state checkpoints (checkpoints.py) and resumes from the newest one inside the
+common prefix. When another session takes the model, the owner's state is saved (llama.cpp's
+state data) and restored on its return; its checkpoints stay with it.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from typing import Any, Iterator, Mapping, Sequence
 from ..chat_format import load_params
 from ..toolcalls import StreamingParser
 from .base import BackendError, BackendStatus, CancelToken, SamplingParams, TurnComplete, TurnEvent, Usage
-from .prepared import PreparedPrompts
+from .checkpoints import (Checkpoint, CheckpointStore, restore_partial_state, save_partial_state,
+                          token_digest)
+from .prepared import ASSISTANT_START, PreparedPrompts, divergence_reason
 
 
 @dataclass
@@ -40,7 +45,8 @@ class _SessionState:
 class SharedModel:
     """One loaded GGUF, its lock, and the per-session states (LRU-bounded)."""
 
-    def __init__(self, path: Path, n_ctx: int, n_threads: int | None, max_sessions: int) -> None:
+    def __init__(self, path: Path, n_ctx: int, n_threads: int | None, max_sessions: int,
+                 checkpoints: CheckpointStore | None = None) -> None:
         from llama_cpp import Llama
 
         if not path.is_file():
@@ -57,6 +63,7 @@ class SharedModel:
         self.owner: str | None = None
         self.sessions: OrderedDict[str, _SessionState] = OrderedDict()
         self.max_sessions = max_sessions
+        self.checkpoints = checkpoints or CheckpointStore()
         stop_ids = {self.llm.token_eos()}
         for stop in load_params().stop:
             ids = self.llm.tokenize(stop.encode(), add_bos=False, special=True)
@@ -82,10 +89,60 @@ class SharedModel:
 
     def prompt_tokens(self, session_id: str, prompt: bytes) -> list[int]:
         state = self.sessions.get(session_id)
-        if state is not None and self._intact(session_id, state) and prompt.startswith(state.text) \
-                and len(prompt) > len(state.text):
-            return state.tokens + self.tokenize(prompt[len(state.text):], first=False)
+        if state is not None and self._intact(session_id, state):
+            if prompt.startswith(state.text) and len(prompt) > len(state.text):
+                return state.tokens + self.tokenize(prompt[len(state.text):], first=False)
+            # Diverges: keep the tokens up to the checkpoint the turn will resume from, so the
+            # restore cannot be defeated by a different tokenization of the same bytes.
+            checkpoint = self.checkpoints.for_prompt(session_id, prompt, state.text)
+            if checkpoint is not None:
+                return state.tokens[:checkpoint.n_tokens] + self.tokenize(prompt[checkpoint.text_len:], first=False)
         return self.tokenize(prompt, first=True)
+
+    def rewind(self, session_id: str, prompt: bytes, tokens: list[int]) -> str:
+        """Make the live state a prefix of `tokens` that leaves at least one token to evaluate:
+        as it is when the prompt extends it, else from the newest usable checkpoint, else empty.
+        Returns why part of the conversation is re-evaluated ("" when nothing is)."""
+        llm = self.llm
+        live = llm.n_tokens
+        if live == 0:
+            return ""
+        common = _common_prefix(llm._input_ids[:live], tokens)
+        if common == live and live < len(tokens):
+            return ""
+        state = self.sessions.get(session_id)
+        if state is None or not self._intact(session_id, state):  # a new conversation, or its state is gone
+            llm.reset()
+            self.checkpoints.forget(session_id)
+            return "" if state is None else "the conversation's model state was dropped: whole prompt evaluated"
+        reason = divergence_reason(prompt, state.text)
+        checkpoint = self.checkpoints.for_tokens(session_id, tokens, min(common, len(tokens) - 1))
+        if checkpoint is None:
+            llm.reset()
+            self.checkpoints.forget(session_id)
+            return f"{reason}; no checkpoint before token {common}: whole prompt evaluated"
+        restore_partial_state(llm, checkpoint)
+        self.checkpoints.keep_until(session_id, checkpoint.n_tokens)
+        return f"{reason}: resumed from the checkpoint at token {checkpoint.n_tokens}"
+
+    def checkpoint_query_start(self, session_id: str, prompt: bytes, tokens: list[int]) -> None:
+        """Evaluate up to the end of `<|im_start|>assistant\\n` of the generation prompt and save
+        the recurrent state there: where the next user query's prompt will diverge."""
+        if not self.checkpoints.enabled:
+            return
+        cut = prompt.rfind(ASSISTANT_START)
+        if cut < 0:
+            return
+        cut += len(ASSISTANT_START)
+        tail = self.tokenize(prompt[cut:], first=False)
+        at = len(tokens) - len(tail)
+        llm = self.llm
+        # The split must fall on a token boundary of this very token list, inside what is left.
+        if tokens[at:] != tail or not llm.n_tokens <= at < len(tokens) or self.checkpoints.has(session_id, at):
+            return
+        if at > llm.n_tokens:
+            llm.eval(tokens[llm.n_tokens:at])
+        self.checkpoints.add(session_id, Checkpoint(at, cut, token_digest(tokens[:at]), save_partial_state(llm)))
 
     def _intact(self, session_id: str, state: _SessionState) -> bool:
         """The session's model state still exists: saved while another session runs, or live."""
@@ -97,10 +154,30 @@ class SharedModel:
         self.sessions[session_id] = _SessionState(text, list(self.llm._input_ids[: self.llm.n_tokens]))
         self.sessions.move_to_end(session_id)
         while len(self.sessions) > self.max_sessions:
-            self.sessions.popitem(last=False)
+            evicted, _ = self.sessions.popitem(last=False)
+            self.checkpoints.forget(evicted)
 
     def forget(self, session_id: str) -> None:
         self.sessions.pop(session_id, None)
+        self.checkpoints.forget(session_id)
+
+
+def _common_prefix(held: Any, tokens: Sequence[int]) -> int:
+    """Length of the common prefix of the state's tokens (a numpy view) and a token list."""
+    import numpy as np
+
+    n = min(len(held), len(tokens))
+    mismatch = np.flatnonzero(np.asarray(held[:n]) != np.asarray(tokens[:n], dtype=np.asarray(held).dtype))
+    return int(mismatch[0]) if len(mismatch) else n
+
+
+def is_query_start(messages: Sequence[Mapping[str, Any]]) -> bool:
+    """The turn answers a real user query (not tool results): the first round of an exchange."""
+    if not messages or messages[-1].get("role") != "user":
+        return False
+    content = messages[-1].get("content")
+    text = content.strip() if isinstance(content, str) else ""
+    return not (text.startswith("<tool_response>") and text.endswith("</tool_response>"))
 
 
 def _state_data(llm: Any) -> bytes:
@@ -145,12 +222,13 @@ def _close_models() -> None:
         _MODELS.clear()
 
 
-def shared_model(path: Path, n_ctx: int, n_threads: int | None = None, max_sessions: int = 8) -> SharedModel:
+def shared_model(path: Path, n_ctx: int, n_threads: int | None = None, max_sessions: int = 8,
+                 checkpoints: CheckpointStore | None = None) -> SharedModel:
     """Load each GGUF once per process, whatever number of sessions use it."""
     key = (str(Path(path).resolve()), n_ctx)
     with _MODELS_LOCK:
         if key not in _MODELS:
-            _MODELS[key] = SharedModel(Path(path), n_ctx, n_threads, max_sessions)
+            _MODELS[key] = SharedModel(Path(path), n_ctx, n_threads, max_sessions, checkpoints)
         return _MODELS[key]
 
 
@@ -166,9 +244,20 @@ class LlamaCppBackend:
     name = "llama-cpp-python"
 
     def __init__(self, model_path: str | Path, *, n_ctx: int | None = None,
-                 n_threads: int | None = None, max_sessions: int = 8) -> None:
+                 n_threads: int | None = None, max_sessions: int = 8,
+                 checkpoints_per_session: int | None = None,
+                 checkpoint_budget_bytes: int | None = None) -> None:
+        """`checkpoints_per_session` / `checkpoint_budget_bytes`: recurrent-state checkpoints kept
+        per session and for all sessions of the model together (defaults 4 and 512 MiB; 0 turns
+        them off). Given, they apply to every session of the shared model."""
         self.context_length = n_ctx or load_params().context_length
         self.model = shared_model(Path(model_path), self.context_length, n_threads, max_sessions)
+        store = self.model.checkpoints
+        if checkpoints_per_session is not None or checkpoint_budget_bytes is not None:
+            with self.model.lock:
+                store.per_session = store.per_session if checkpoints_per_session is None else checkpoints_per_session
+                store.budget_bytes = store.budget_bytes if checkpoint_budget_bytes is None else checkpoint_budget_bytes
+                store.trim()
         self.prepared = PreparedPrompts(self._tokens_for)
 
     def check(self) -> BackendStatus:
@@ -215,11 +304,14 @@ class LlamaCppBackend:
             llm = model.llm
             ctx = llm._ctx.ctx
             llama_cpp.llama_perf_context_reset(ctx)
-            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            started = time.perf_counter()
             usage = Usage(prompt_tokens=len(tokens))
+            usage.reuse_note = model.rewind(session_id, prompt_bytes, tokens)
+            if is_query_start(messages):
+                model.checkpoint_query_start(session_id, prompt_bytes, tokens)
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             raw_parts: list[str] = []
             finish = "length"
-            started = time.perf_counter()
             first_token_at: float | None = None
             max_tokens = min(sampling.max_tokens, self.context_length - len(tokens))
             try:

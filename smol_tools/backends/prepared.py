@@ -8,6 +8,7 @@ that list until the turn starts saves a second render and a second tokenization 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from typing import Any, Callable, Mapping, Sequence
 
@@ -46,3 +47,21 @@ class PreparedPrompts:
     def forget(self, session_id: str) -> None:
         with self._lock:
             self._prepared.pop(session_id, None)
+
+
+ASSISTANT_START = b"<|im_start|>assistant\n"
+
+
+def divergence_reason(prompt: bytes, held: bytes) -> str:
+    """Why `prompt` does not extend `held` (the text the model state holds), in a few words."""
+    same = len(os.path.commonprefix([prompt, held]))
+    if same == len(prompt):
+        return "the prompt repeats what the model already read"
+    # The template keeps reasoning only after the last user query (the model's training format):
+    # an earlier assistant turn lost its `<think>` block right after its header.
+    turn = prompt.rfind(ASSISTANT_START, 0, same)
+    body = turn + len(ASSISTANT_START)
+    if turn >= 0 and same - body < len(b"<think>") and held[body:].startswith(b"<think>") \
+            and not prompt[body:].startswith(b"<think>"):
+        return "previous reasoning dropped from the prompt"
+    return "an earlier message changed"
