@@ -118,6 +118,8 @@ def usage_log(rnd: RoundRecord, turn_running: bool = True) -> str:
         return "generating…" if turn_running else "cut off before the model finished"
     parts = [f"prompt {usage.prompt_tokens} tok ({usage.cached_tokens} reused)",
              f"{usage.completion_tokens} tok generated"]
+    if usage.reuse_note:
+        parts.insert(1, f"re-evaluated because {usage.reuse_note}")
     if usage.tokens_per_second:
         parts.append(f"{usage.tokens_per_second:.1f} tok/s")
     return " · ".join(parts)
@@ -205,10 +207,11 @@ def render_metrics(turns: Sequence[TurnRecord], context_limit: int) -> str:
                  f"{last.prompt_tokens_evaluated} evaluated, {last.cached_tokens} reused "
                  f"({last.reuse_ratio:.0%}) · {last.prompt_seconds:.2f} s prompt, "
                  f"{last.generation_seconds:.2f} s generation")
-    table = ["| round | context | prompt (reused) | generated | tok/s |", "|---|--:|--:|--:|--:|"]
+    table = ["| round | context | prompt (reused) | generated | tok/s | re-evaluated because |",
+             "|---|--:|--:|--:|--:|---|"]
     for n, r in measured[-12:]:  # the latest rounds; the export keeps all
         u = r.usage
         assert u is not None
         table.append(f"| {n}.{r.number} | {r.context_used or 0} | {u.prompt_tokens} ({u.reuse_ratio:.0%}) | "
-                     f"{u.completion_tokens} | {u.tokens_per_second:.1f} |")
+                     f"{u.completion_tokens} | {u.tokens_per_second:.1f} | {u.reuse_note.replace('|', '/')} |")
     return "\n\n".join(lines + ["\n".join(table)])

@@ -53,13 +53,14 @@ class UsageRecord:
     prompt_seconds: float = 0.0
     generation_seconds: float = 0.0
     tokens_per_second: float = 0.0
+    reuse_note: str = ""  # why the runtime re-evaluated earlier conversation, when it says
 
     @classmethod
     def from_usage(cls, usage: Any) -> "UsageRecord":
         return cls(usage.prompt_tokens, usage.prompt_tokens_evaluated,
                    max(0, usage.cached_tokens),  # a fresh prompt can read -1 from llama.cpp's counters
                    usage.completion_tokens, usage.prompt_seconds, usage.generation_seconds,
-                   usage.tokens_per_second)
+                   usage.tokens_per_second, getattr(usage, "reuse_note", ""))
 
     @property
     def reuse_ratio(self) -> float:

@@ -26,7 +26,7 @@ import httpx
 from ..chat_format import load_params
 from ..toolcalls import StreamingParser
 from .base import BackendError, BackendStatus, CancelToken, SamplingParams, TurnComplete, TurnEvent, Usage
-from .prepared import PreparedPrompts
+from .prepared import PreparedPrompts, divergence_reason
 from .server_template import FIX, probe_server_template
 
 
@@ -120,6 +120,12 @@ class LlamaServerTokensBackend:
                     ) -> Iterator[TurnEvent]:
         sampling = sampling or SamplingParams.defaults()
         prompt, tokens = self.prepared.take(messages, tools, enable_thinking, session_id)
+        with self._lock:
+            held = self.sessions.get(session_id)
+        # A prompt that does not extend what the slot holds makes the server resume from a context
+        # checkpoint before the change (or from the start): say why, for the app's round table.
+        reason = "" if held is None or (prompt.startswith(held.text) and len(prompt) > len(held.text)) \
+            else divergence_reason(prompt, held.text)
         if len(tokens) >= self.context_length:
             raise BackendError(f"prompt is {len(tokens)} tokens; the context holds {self.context_length}")
         request: dict[str, Any] = {
@@ -174,6 +180,10 @@ class LlamaServerTokensBackend:
         usage.cached_tokens = len(tokens) - usage.prompt_tokens_evaluated
         usage.prompt_seconds = float(timings.get("prompt_ms", 0.0)) / 1000
         usage.generation_seconds = float(timings.get("predicted_ms", 0.0)) / 1000 or time.perf_counter() - started
+        if reason:
+            usage.reuse_note = (f"{reason}: the server resumed from token {usage.cached_tokens}" if usage.cached_tokens > 0
+                                else f"{reason}; the server had no context checkpoint before the change: "
+                                     "whole prompt evaluated")
         if final.get("stop_type") in ("eos", "word"):
             finish = "stop"
         result = parser.result
