@@ -12,6 +12,7 @@ from pathlib import Path
 from .common import RESULTS, Figure, build_report, not_measured, to_markdown, write_report
 
 BENCHES = ("parse", "reuse", "overhead", "quantize", "app")
+EXTRA = ("checkpoints",)  # run only when named with --only (minutes; starts several servers)
 
 
 def _load(name: str):
@@ -23,6 +24,8 @@ def _load(name: str):
         from . import bench_overhead as module
     elif name == "quantize":
         from . import bench_quantize_wrap as module
+    elif name == "checkpoints":
+        from . import bench_checkpoints as module
     else:
         from . import bench_app as module
     return module
@@ -31,7 +34,7 @@ def _load(name: str):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repeats and variants (CI: under 2 minutes)")
-    parser.add_argument("--only", nargs="+", choices=BENCHES, help="run only these benchmarks")
+    parser.add_argument("--only", nargs="+", choices=BENCHES + EXTRA, help="run only these benchmarks")
     parser.add_argument("--out-dir", type=Path, default=RESULTS, help="where the reports go (default bench/results)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
