@@ -7,7 +7,8 @@ and other template helpers, and the Think/IsThinkSet values. This module builds 
 into the shape Ollama's /api/chat receives, and runs `templates/smol-tools.gotmpl` through it,
 so tests can prove the Go template renders the same bytes as `templates/smol-tools.jinja`.
 The same program also reproduces how Ollama extracts thinking and tool calls from a model's
-output given that template (`extract_with_ollama`).
+output given that template (`extract_with_ollama`), and how `ollama create -f` parses a
+Modelfile (`parse_modelfile_with_ollama`).
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def ensure_ollama_renderer() -> Path:
         raise OllamaRenderError(
             "the Go toolchain ('go') is not on PATH; it is needed to check the Ollama template "
             "(Debian/Ubuntu: apt-get install golang-go)")
-    sources = [RENDERER_SOURCE_DIR / "main.go", RENDERER_SOURCE_DIR / "go.mod"]
+    sources = [RENDERER_SOURCE_DIR / "main.go", RENDERER_SOURCE_DIR / "go.mod",
+               *sorted(p for p in RENDERER_SOURCE_DIR.glob("*.go") if p.name != "main.go")]
     missing = [str(p) for p in sources if not p.is_file()]
     if missing:
         raise OllamaRenderError(f"renderer source missing: {', '.join(missing)}")
@@ -219,3 +221,15 @@ def extract_with_ollama(
         "extract": {"output": output, "stop": list(load_params().stop),
                     "chunkings": list(chunkings)},
     }))
+
+
+def parse_modelfile_with_ollama(text: str, relative_dir: str | Path | None = None) -> dict[str, Any]:
+    """What `ollama create -f FILE` makes of a Modelfile (parser.ParseFile + CreateRequest):
+    `from` (a model name, with `from_name` parts) or `from_path` (a local file it resolves to,
+    relative to `relative_dir`, the Modelfile's folder), `requires`, `template`, `system`,
+    `license`, `parameters` (typed as Ollama's api.Options holds them), `warnings`
+    (deprecated parameters), `commands`, and our own `newer_than_requires` (parameters newer
+    than the REQUIRES version). Raises OllamaRenderError with Ollama's message when Ollama
+    would refuse the file."""
+    request = {"text": text, "relative_dir": str(relative_dir) if relative_dir is not None else ""}
+    return json.loads(run_ollama_renderer({"modelfile": request}))

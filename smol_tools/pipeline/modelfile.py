@@ -1,8 +1,14 @@
-"""Generate Ollama recipes from `templates/`: the root Modelfile, per-quant Modelfiles and the
-`template` / `params` / `system` files that `ollama run hf.co/<repo>:<quant>` reads from a
-Hugging Face repository. One generator, so they can never disagree.
+"""Generate Ollama recipes from `templates/`: the root `Modelfile` (pulls from the Hub by
+itself), `Modelfile.local` (a downloaded file), the per-quant Modelfiles of a build and the
+`template` / `params` files that `ollama run hf.co/<repo>:<quant>` reads from a Hugging Face
+repository. One generator, so they can never disagree.
 
-`python -m smol_tools.pipeline.modelfile` rewrites the committed root Modelfile.
+`python -m smol_tools.pipeline.modelfile` rewrites the committed `Modelfile` and
+`Modelfile.local` (a test fails when they are stale, and another parses them the way Ollama's
+Modelfile parser does: tests/ollama_render).
+
+No SYSTEM and no `system` file: the model was fine-tuned with no system prompt besides the tool
+list our template writes, and a default one would change every prompt Ollama renders.
 """
 
 from __future__ import annotations
@@ -10,17 +16,29 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..chat_format import TEMPLATES_DIR, FormatParams, load_params
+from .atomic import atomic_output
 from .quantize import hub_file_name
 
 GO_TEMPLATE_PATH = TEMPLATES_DIR / "smol-tools.gotmpl"
-SYSTEM_PATH = TEMPLATES_DIR / "system.txt"
 ROOT_MODELFILE = TEMPLATES_DIR.parent / "Modelfile"
+ROOT_LOCAL_MODELFILE = TEMPLATES_DIR.parent / "Modelfile.local"
 DEFAULT_QUANT = "Q4_K_M"
+OLLAMA_MODEL = "smol-tools"  # the name the recipes create (the app's Ollama default)
+# The first Ollama release that loads a qwen35 GGUF written by llama.cpp's converter: 0.17.1
+# added the architecture but required a per-layer attention.head_count_kv array, which only
+# Ollama's own converter writes (llama.cpp writes one number plus recurrent_layers /
+# full_attention_interval), and assumed V heads in grouped order; 0.17.5 (ollama commit
+# 8da09b1e7, "qwen3next: add compatibility with imported GGUF models") infers the layout from
+# full_attention_interval and defaults ssm.v_head_reordered to true for qwen35, the order
+# llama.cpp's converter writes. Ollama records REQUIRES (`ollama show`) but, as of its source
+# today, does not refuse to run a model on an older server.
+OLLAMA_REQUIRES = "0.17.5"
 LICENSE_TEXT = ("Apache License 2.0 (as the Qwen3.5 base model). "
                 "Full text: https://www.apache.org/licenses/LICENSE-2.0")
+HUB_OLLAMA_FILES = ("template", "params")  # what hub_ollama_files() writes, in that order
 
 # Ollama's parameter names for our shared sampling defaults.
 OLLAMA_PARAMETER_NAMES = {
@@ -37,17 +55,12 @@ def load_go_template() -> str:
     return GO_TEMPLATE_PATH.read_text(encoding="utf-8")
 
 
-def default_system() -> str | None:
-    if SYSTEM_PATH.exists():
-        text = SYSTEM_PATH.read_text(encoding="utf-8").strip()
-        return text or None
-    return None
-
-
-def ollama_params(params: FormatParams | None = None) -> dict[str, Any]:
-    """The `params` JSON Ollama applies: stop strings, context length, sampling defaults."""
+def ollama_params(params: FormatParams | None = None, *, context_length: int | None = None) -> dict[str, Any]:
+    """The `params` JSON Ollama applies: stop strings, context length, sampling defaults.
+    `context_length` is the packaged checkpoint's (default: templates/params.json's)."""
     params = params or load_params()
-    values: dict[str, Any] = {"stop": list(params.stop), "num_ctx": params.context_length}
+    values: dict[str, Any] = {"stop": list(params.stop),
+                              "num_ctx": int(context_length or params.context_length)}
     for ours, theirs in OLLAMA_PARAMETER_NAMES.items():
         if ours in params.sampling:
             values[theirs] = params.sampling[ours]
@@ -63,49 +76,89 @@ def _triple_quoted(label: str, text: str) -> str:
 
 def _format_value(value: Any) -> str:
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        # Ollama strips one pair of surrounding quotes and unescapes nothing: a value that
+        # needs escaping cannot be written (the Go harness test proves the round trip).
+        if '"' in value or "\n" in value:
+            raise ValueError(f"parameter value {value!r} cannot be written in a Modelfile")
+        return f'"{value}"'
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
 
 
-def render_modelfile(gguf_name: str) -> str:
-    """A complete Modelfile for the GGUF file `gguf_name` (a path relative to the Modelfile)."""
-    lines = [
-        "# Ollama recipe for smol-tools-4b-32k, generated from templates/ by",
-        "# `python -m smol_tools.pipeline.modelfile`; do not edit by hand (a test checks it).",
-        "#   ollama create smol-tools -f Modelfile && ollama run smol-tools",
-        f"FROM ./{gguf_name}",
-        "",
-        _triple_quoted("TEMPLATE", load_go_template()),
-    ]
-    system = default_system()
-    if system:
-        lines += ["", _triple_quoted("SYSTEM", system)]
-    lines.append("")
-    for name, value in ollama_params().items():
+def _render(from_ref: str, comments: Sequence[str], context_length: int | None) -> str:
+    lines = [f"# {line}".rstrip() for line in comments]
+    lines += [f"FROM {from_ref}", f"REQUIRES {OLLAMA_REQUIRES}", "",
+              _triple_quoted("TEMPLATE", load_go_template()), ""]
+    for name, value in ollama_params(context_length=context_length).items():
         for item in value if isinstance(value, list) else [value]:
             lines.append(f"PARAMETER {name} {_format_value(item)}")
     lines += ["", _triple_quoted("LICENSE", LICENSE_TEXT), ""]
     return "\n".join(lines)
 
 
-def hub_ollama_files() -> dict[str, str]:
+def _made_by() -> list[str]:
+    return ["Generated from smol-tools' templates/ (python -m smol_tools.pipeline.modelfile); do not edit.",
+            f"Needs Ollama {OLLAMA_REQUIRES} or newer: the first release that loads this architecture (qwen35)",
+            "from a GGUF converted by llama.cpp."]
+
+
+def render_modelfile(gguf_name: str, *, context_length: int | None = None,
+                     modelfile_name: str | None = None, download: str | None = None) -> str:
+    """A Modelfile for the GGUF file `gguf_name` lying next to it (`FROM ./gguf_name`): the
+    per-quant Modelfiles of a build, and the root `Modelfile.local`. `download` is the command
+    that fetches the file, for a recipe that ships without it."""
+    comments = [f"Ollama recipe for {gguf_name}, which must lie next to this file.", *_made_by()]
+    if download:
+        comments += ["Download the file first:", f"  {download}"]
+    comments.append(f"  ollama create {OLLAMA_MODEL} -f {modelfile_name or '<this file>'} && "
+                    f"ollama run {OLLAMA_MODEL}")
+    return _render(f"./{gguf_name}", comments, context_length)
+
+
+def render_hub_modelfile(repo_id: str, quant: str = DEFAULT_QUANT, *, context_length: int | None = None,
+                         modelfile_name: str = "Modelfile") -> str:
+    """A Modelfile that pulls its GGUF from the Hub (`FROM hf.co/<repo>:<QUANT>`; Ollama picks the
+    repo's file whose name carries the quant tag). Our TEMPLATE and PARAMETERs replace whatever
+    the Hub derives from the file's embedded template."""
+    comments = [f"Ollama recipe for {repo_id}:{quant}, pulled from the Hugging Face Hub by Ollama itself.",
+                *_made_by(),
+                f"  ollama create {OLLAMA_MODEL} -f {modelfile_name} && ollama run {OLLAMA_MODEL}"]
+    return _render(f"hf.co/{repo_id}:{quant.upper()}", comments, context_length)
+
+
+def hub_ollama_files(*, context_length: int | None = None) -> dict[str, str]:
     """Files for a Hugging Face GGUF repo so `ollama run hf.co/<repo>` gets our format."""
     files = {"template": load_go_template(),
-             "params": json.dumps(ollama_params(), indent=2, ensure_ascii=False) + "\n"}
-    system = default_system()
-    if system:
-        files["system"] = system
+             "params": json.dumps(ollama_params(context_length=context_length), indent=2,
+                                  ensure_ascii=False) + "\n"}
     return files
 
 
-def write_root_modelfile(path: Path = ROOT_MODELFILE) -> Path:
-    model_name = load_params().model_name
-    path.write_text(render_modelfile(hub_file_name(model_name, DEFAULT_QUANT)), encoding="utf-8")
-    return path
+def root_modelfiles() -> dict[Path, str]:
+    """The committed recipes: `Modelfile` pulls the file the model repo publishes today;
+    `Modelfile.local` uses the same file downloaded next to it."""
+    from ..model_source import PUBLISHED_HOME
+
+    gguf_name = hub_file_name(load_params().model_name, DEFAULT_QUANT)
+    return {
+        ROOT_MODELFILE: render_hub_modelfile(PUBLISHED_HOME, DEFAULT_QUANT),
+        ROOT_LOCAL_MODELFILE: render_modelfile(
+            gguf_name, modelfile_name=ROOT_LOCAL_MODELFILE.name,
+            download=f"hf download {PUBLISHED_HOME} {gguf_name} --local-dir ."),
+    }
+
+
+def write_root_modelfiles() -> list[Path]:
+    written = []
+    for path, text in root_modelfiles().items():
+        with atomic_output(path) as partial:
+            partial.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
 
 
 if __name__ == "__main__":
-    print(write_root_modelfile())
+    for written in write_root_modelfiles():
+        print(written)
     sys.exit(0)

@@ -73,6 +73,10 @@
 //	 "extract": {"output": "raw model text", "stop": ["<|im_end|>", ...],
 //	             "chunkings": ["tokens", "runes", "whole", 3, ...]}}
 //
+// Or, to parse a Modelfile as `ollama create -f` does (see modelfile.go):
+//
+//	{"modelfile": {"text": "...", "relative_dir": "folder of the Modelfile"}}
+//
 // Output: the rendered prompt on stdout with nothing added, or with
 // "inspect": true a JSON report of what Ollama would detect in the template,
 // or with "extract" a JSON report: tool_call_tag, thinking_tags, think (as
@@ -1621,6 +1625,8 @@ type request struct {
 	AddGenerationPrompt *bool           `json:"add_generation_prompt"`
 	Inspect             bool            `json:"inspect"`
 	Extract             *extractRequest `json:"extract"`
+	// Modelfile: parse a Modelfile as `ollama create -f` does (modelfile.go); no template.
+	Modelfile *modelfileRequest `json:"modelfile"`
 }
 
 func isNull(raw json.RawMessage) bool {
@@ -1638,6 +1644,9 @@ func run(stdin io.Reader, stdout io.Writer) error {
 	dec.DisallowUnknownFields() // top level only: typos in the request are errors
 	if err := dec.Decode(&req); err != nil {
 		return fmt.Errorf("bad request JSON: %w", err)
+	}
+	if req.Modelfile != nil {
+		return runModelfile(req.Modelfile, stdout)
 	}
 	if req.Template == "" {
 		return errors.New(`bad request: "template" is missing or empty`)
