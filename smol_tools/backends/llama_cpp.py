@@ -45,8 +45,7 @@ class _SessionState:
 class SharedModel:
     """One loaded GGUF, its lock, and the per-session states (LRU-bounded)."""
 
-    def __init__(self, path: Path, n_ctx: int, n_threads: int | None, max_sessions: int,
-                 checkpoints: CheckpointStore | None = None) -> None:
+    def __init__(self, path: Path, n_ctx: int, n_threads: int | None, max_sessions: int) -> None:
         from llama_cpp import Llama
 
         if not path.is_file():
@@ -63,7 +62,7 @@ class SharedModel:
         self.owner: str | None = None
         self.sessions: OrderedDict[str, _SessionState] = OrderedDict()
         self.max_sessions = max_sessions
-        self.checkpoints = checkpoints or CheckpointStore()
+        self.checkpoints = CheckpointStore()  # recurrent-state checkpoints, per session
         stop_ids = {self.llm.token_eos()}
         for stop in load_params().stop:
             ids = self.llm.tokenize(stop.encode(), add_bos=False, special=True)
@@ -222,13 +221,12 @@ def _close_models() -> None:
         _MODELS.clear()
 
 
-def shared_model(path: Path, n_ctx: int, n_threads: int | None = None, max_sessions: int = 8,
-                 checkpoints: CheckpointStore | None = None) -> SharedModel:
+def shared_model(path: Path, n_ctx: int, n_threads: int | None = None, max_sessions: int = 8) -> SharedModel:
     """Load each GGUF once per process, whatever number of sessions use it."""
     key = (str(Path(path).resolve()), n_ctx)
     with _MODELS_LOCK:
         if key not in _MODELS:
-            _MODELS[key] = SharedModel(Path(path), n_ctx, n_threads, max_sessions, checkpoints)
+            _MODELS[key] = SharedModel(Path(path), n_ctx, n_threads, max_sessions)
         return _MODELS[key]
 
 
@@ -306,15 +304,15 @@ class LlamaCppBackend:
             llama_cpp.llama_perf_context_reset(ctx)
             started = time.perf_counter()
             usage = Usage(prompt_tokens=len(tokens))
-            usage.reuse_note = model.rewind(session_id, prompt_bytes, tokens)
-            if is_query_start(messages):
-                model.checkpoint_query_start(session_id, prompt_bytes, tokens)
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             raw_parts: list[str] = []
             finish = "length"
             first_token_at: float | None = None
             max_tokens = min(sampling.max_tokens, self.context_length - len(tokens))
             try:
+                usage.reuse_note = model.rewind(session_id, prompt_bytes, tokens)
+                if is_query_start(messages):
+                    model.checkpoint_query_start(session_id, prompt_bytes, tokens)
                 for token in llm.generate(tokens, temp=sampling.temperature, top_k=sampling.top_k,
                                           top_p=sampling.top_p, min_p=sampling.min_p,
                                           repeat_penalty=sampling.repeat_penalty,
@@ -341,9 +339,13 @@ class LlamaCppBackend:
             finally:
                 # The state holds the prompt and the generated tokens up to (not including) the
                 # last sampled one; remember exactly that, as text, for the next round's check.
-                in_state = list(llm._input_ids[len(tokens): llm.n_tokens])
-                kept = llm.detokenize(in_state, special=True) if in_state else b""
-                model.remember(session_id, prompt_bytes + kept)
+                # A turn that failed before its prompt was read leaves a state nobody can name.
+                if llm.n_tokens >= len(tokens):
+                    in_state = list(llm._input_ids[len(tokens): llm.n_tokens])
+                    kept = llm.detokenize(in_state, special=True) if in_state else b""
+                    model.remember(session_id, prompt_bytes + kept)
+                else:
+                    model.forget(session_id)
         tail = decoder.decode(b"", final=True)
         if tail:
             raw_parts.append(tail)
