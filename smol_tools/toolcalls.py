@@ -51,8 +51,23 @@ Decisions on points the format leaves open (cases in tests/parser_cases.json):
   opening tag is plain content text, kept verbatim.
 * Only the first think block (at the start) is reasoning. `<think>`/`</think>` anywhere later
   is plain content text, kept verbatim (lossless; vLLM's Qwen3 parser does the same).
-  A stray `</tool_call>` in content is kept verbatim too. A `<tool_call>` inside the
-  reasoning block is reasoning text, not a call.
+  A stray `</tool_call>` in content is kept verbatim too.
+* A `<tool_call>` inside a reasoning block that closes is reasoning text (a draft), not a call.
+  If the output ends still inside the reasoning block (no `</think>`: Qwen3.5-family models
+  sometimes write their call without closing it), the text from the first `<tool_call>` in it
+  on is read as content: complete blocks are calls, in order, cut ones errors, text around
+  them content; the text before it stays reasoning, and `notes` says the reasoning was never
+  closed. The first `</think>` closes the block wherever it stands (inside a JSON string too).
+  Streaming holds the text from that `<tool_call>` on until `</think>` or the end decides.
+* Text is valid Unicode: a lone surrogate code point in the input is read as U+FFFD. A decoded
+  value that is not text or not a finite number (a `\\udc80` escape, `1e999`) makes its call
+  an error, wherever it stands: in the arguments, their keys, the name, string-encoded
+  arguments, an XML parameter value. Such values would poison the history (nothing can
+  encode them) and break JSON re-serialisation.
+* Duplicated keys in any JSON object of a call (`{"path": "a", "path": "b"}`, two
+  `"arguments"`), both `"arguments"` and `"parameters"`, and an XML parameter given twice
+  make the call an error: taking either value silently could run a call the model did not
+  mean. Error messages are bounded (`safe_text.bound_text`): start, size and end.
 * Reasoning that is empty after stripping (`<think>\\n\\n</think>`) is reported as `None`.
 * A partial tag at the very end of the output (cut by max_tokens in the middle of
   `<tool_call>`) is plain text: the parser does not guess.
@@ -60,7 +75,8 @@ Decisions on points the format leaves open (cases in tests/parser_cases.json):
   when `arguments` is absent (Llama-style); an object encoded as a JSON string is decoded.
   A duplicated top-level `"name"` is an error (ambiguous; streaming announced the first).
   Raw control characters inside JSON strings are tolerated (models emit raw newlines in code
-  arguments); NaN/Infinity are rejected (they would break JSON re-serialisation).
+  arguments); NaN/Infinity and out-of-range numbers (`1e999`) are rejected (they would break
+  JSON re-serialisation).
 * A JSON block ends at the first `</tool_call>` outside a JSON string. If no such end exists
   up to the end of the output, the block ends at the first literal `</tool_call>` after its
   start (it is then reported as an error: its JSON has an unterminated string), and parsing
@@ -85,10 +101,13 @@ Decisions on points the format leaves open (cases in tests/parser_cases.json):
 from __future__ import annotations
 
 import json
+import math
 import re
 from bisect import bisect_left
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping, Union
+
+from .safe_text import bound_text, clean_text, invalid_text_in
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
@@ -135,6 +154,8 @@ class ParseResult:
     content: str
     tool_calls: list[ToolCall]
     errors: list[CallError]
+    # Things the user should know about how the text was read (e.g. reasoning never closed).
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -142,6 +163,7 @@ class ParseResult:
             "content": self.content,
             "tool_calls": [{"name": c.name, "arguments": c.arguments} for c in self.tool_calls],
             "errors": [{"raw": e.raw, "message": e.message} for e in self.errors],
+            "notes": list(self.notes),
         }
 
 
@@ -199,7 +221,8 @@ def _proper_prefixes(*tags: str) -> frozenset[str]:
 
 _CONTENT_HOLD = _proper_prefixes(THINK_OPEN, THINK_CLOSE, CALL_OPEN, CALL_CLOSE)
 _AUTO_HOLD = _proper_prefixes(THINK_OPEN, THINK_CLOSE, CALL_OPEN)
-_REASONING_HOLD = _proper_prefixes(THINK_CLOSE)
+_REASONING_HOLD = _proper_prefixes(THINK_CLOSE, CALL_OPEN)
+_HELD_HOLD = _proper_prefixes(THINK_CLOSE)
 _CALL_CLOSE_HOLD = _proper_prefixes(CALL_CLOSE)
 _STOP_HOLD = _proper_prefixes(*STOP_TOKENS)
 _LONGEST_TAG = max(len(t) for t in (THINK_OPEN, THINK_CLOSE, CALL_OPEN, CALL_CLOSE, *STOP_TOKENS))
@@ -304,8 +327,47 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in JSON")
 
 
+class _Refused(ValueError):
+    """Valid JSON syntax that the parser refuses; callers turn it into the block's error."""
+
+
+class _NonFinite(_Refused):
+    pass
+
+
+class _DuplicateKey(_Refused):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _finite_float(text: str) -> float:
+    # 1e999 is valid JSON syntax but decodes to inf, which no JSON encoder may write back.
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFinite(f"the number {text[:40]} is out of range (not finite); use a finite number")
+    return value
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return value
+
+
 # strict=False: tolerate raw control characters (newlines) inside strings.
-_DECODER = json.JSONDecoder(strict=False, parse_constant=_reject_constant)
+_DECODER = json.JSONDecoder(strict=False, parse_constant=_reject_constant, parse_float=_finite_float,
+                            object_pairs_hook=_unique_pairs)
+
+
+def _duplicate_message(where: str, key: str) -> str:
+    return (f'{where} has more than one "{bound_text(clean_text(key), 60)}" key in one JSON object; '
+            "write each key once")
 
 
 def _json_type(value: Any) -> str:
@@ -329,6 +391,8 @@ def _loads(text: str) -> tuple[bool, Any, str]:
         value, end = _DECODER.raw_decode(text)
     except json.JSONDecodeError as exc:
         return False, None, _json_error(exc)
+    except _Refused:
+        raise  # 1e999, a duplicated key: the caller's block is an error, not a string value
     except (ValueError, RecursionError) as exc:  # NaN, huge ints, absurd nesting
         return False, None, str(exc) or type(exc).__name__
     if end != len(text):
@@ -338,7 +402,7 @@ def _loads(text: str) -> tuple[bool, Any, str]:
 
 def _decode_json_string(body: str) -> str | None:
     try:
-        value = _DECODER.decode('"' + body + '"')
+        value = _DECODER.decode('"' + body + '"')  # a string: no number, no object
     except (ValueError, RecursionError):
         return None
     return value if isinstance(value, str) else None
@@ -350,17 +414,14 @@ def _parse_json_call(body: str, number: int, raw: str) -> ToolCall | str:
     text = body.strip()
     if not text:
         return f"{where} is empty"
-    top_pairs: list[tuple[str, Any]] = []
-
-    def keep_pairs(pairs: list[tuple[str, Any]]) -> dict:
-        top_pairs[:] = pairs  # objects are built inside out: the last one is the top level
-        return dict(pairs)
-
-    decoder = json.JSONDecoder(strict=False, parse_constant=_reject_constant, object_pairs_hook=keep_pairs)
     try:
-        obj, end = decoder.raw_decode(text)
+        obj, end = _DECODER.raw_decode(text)
     except json.JSONDecodeError as exc:
         return f"{where} is not valid JSON: {_json_error(exc)}"
+    except _DuplicateKey as exc:  # ambiguous: the streaming announcement named the first "name"
+        return _duplicate_message(where, exc.key)
+    except _NonFinite as exc:
+        return f"{where}: {exc}"
     except (ValueError, RecursionError) as exc:
         return f"{where} is not valid JSON: {str(exc) or type(exc).__name__}"
     if end != len(text):
@@ -369,25 +430,42 @@ def _parse_json_call(body: str, number: int, raw: str) -> ToolCall | str:
         return f"{where} must be a JSON object, got {_json_type(obj)}"
     if "name" not in obj:
         return f'{where} has no "name"'
-    if sum(key == "name" for key, _ in top_pairs) > 1:
-        # ambiguous, and the streaming announcement would name the first one
-        return f'{where} has more than one "name"'
     name = obj["name"]
     if not isinstance(name, str) or not name.strip():
         return f'{where}: "name" must be a non-empty string, got {json.dumps(name)[:40]}'
+    if "arguments" in obj and "parameters" in obj:
+        return f'{where} has both "arguments" and "parameters"; give the arguments once, as "arguments"'
     args = obj.get("arguments", obj.get("parameters"))
     if isinstance(args, str):
         if not args.strip():
             args = None
         else:
-            ok, args, err = _loads(args)
+            try:
+                ok, args, err = _loads(args)
+            except _DuplicateKey as exc:
+                return _duplicate_message(f'{where}: "arguments"', exc.key)
+            except _Refused as exc:
+                ok, err = False, str(exc)
             if not ok:
                 return f'{where}: "arguments" is a string that is not valid JSON: {err}'
     if args is None:
         args = {}
     if not isinstance(args, dict):
         return f'{where}: "arguments" must be a JSON object, got {_json_type(args)}'
-    return ToolCall(name=name.strip(), arguments=args, raw=raw, form="json")
+    return _checked_call(name.strip(), args, raw, "json", where)
+
+
+def _checked_call(name: str, args: dict[str, Any], raw: str, form: Literal["json", "xml"],
+                  where: str) -> ToolCall | str:
+    """The call, unless a decoded value cannot enter the history (a lone surrogate, inf)."""
+    problem = invalid_text_in(name)
+    if problem is not None:
+        return f'{where}: "name" {problem}'
+    problem = invalid_text_in(args)
+    if problem is not None:
+        subject = "argument" if problem.startswith('"') else "the arguments"
+        return f"{where} ({name}): {subject} {problem}"
+    return ToolCall(name=name, arguments=args, raw=raw, form=form)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -502,12 +580,19 @@ def _parse_xml_call(body: str, number: int, raw: str, schemas: Any) -> ToolCall 
         close = text.find("</parameter>", gt + 1)
         if close < 0:
             return f"{where} ({name}): parameter {pname!r} is missing </parameter>"
+        if pname in params:
+            return f"{where} ({name}) has parameter {pname!r} more than once; give each parameter once"
         value = _strip_one_newline(text[gt + 1 : close])
-        params[pname] = _convert_param(value, _declared_types(schemas, name, pname))
+        try:
+            params[pname] = _convert_param(value, _declared_types(schemas, name, pname))
+        except _DuplicateKey as exc:
+            return _duplicate_message(f"{where} ({name}): parameter {pname!r}", exc.key)
+        except _Refused as exc:
+            return f"{where} ({name}): parameter {pname!r}: {exc}"
         i = close + len("</parameter>")
     if text[i:].strip():
         return f"{where} ({name}) has trailing text after </function>: {text[i:i + 40].strip()!r}"
-    return ToolCall(name=name, arguments=params, raw=raw, form="xml")
+    return _checked_call(name, params, raw, "xml", where)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -605,6 +690,9 @@ class StreamingParser:
         self._reasoning = _Sink()
         self._content = _Sink()
         self._pending: list[str] = []  # auto mode: text whose channel is not decided yet
+        # Reasoning from its first <tool_call> on: reasoning if </think> comes, else calls.
+        self._held: list[str] | None = None
+        self._unclosed_reasoning = False
         self._block: _Block | None = None
         self._blocks = 0
         self._oracle: _EndOracle | None = None
@@ -628,7 +716,7 @@ class StreamingParser:
         if self._result is not None:
             raise RuntimeError("feed() after finish()")
         self._events = []
-        text = self._stop.feed(chunk)
+        text = self._stop.feed(clean_text(chunk))  # a lone surrogate is no text: U+FFFD
         if text:
             self._buf += text
             self._run(final=False)
@@ -641,11 +729,16 @@ class StreamingParser:
         self._buf += self._stop.finish()
         self._run(final=True)
         reasoning = self._reasoning.text()
+        notes = []
+        if self._unclosed_reasoning:
+            notes.append(f"the reasoning was never closed ({THINK_CLOSE} missing), so its "
+                         f"{self._blocks} {CALL_OPEN} block(s) were read as tool calls")
         self._result = ParseResult(
             reasoning=reasoning or None,
             content=self._content.text(),
             tool_calls=list(self._calls),
             errors=list(self._errors),
+            notes=notes,
         )
         return self._events
 
@@ -705,7 +798,16 @@ class StreamingParser:
         return end, True
 
     def _in_reasoning(self, buf: str, pos: int, final: bool) -> tuple[int, bool]:
+        if self._held is not None:
+            return self._holding(buf, pos, final)
         j = buf.find(THINK_CLOSE, pos)
+        c = buf.find(CALL_OPEN, pos, j if j >= 0 else len(buf))
+        if c >= 0:
+            # Whether this block is a draft (reasoning) or a call depends on a </think> that
+            # may still come: hold everything from here on.
+            self._emit_reasoning(buf[pos:c])
+            self._held = []
+            return c, True
         if j >= 0:
             self._emit_reasoning(buf[pos:j])
             self._state = _CONTENT
@@ -713,6 +815,30 @@ class StreamingParser:
         end = len(buf) if final else len(buf) - _held_len(buf, pos, _REASONING_HOLD)
         self._emit_reasoning(buf[pos:end])
         return end, False
+
+    def _holding(self, buf: str, pos: int, final: bool) -> tuple[int, bool]:
+        held = self._held
+        assert held is not None
+        j = buf.find(THINK_CLOSE, pos)
+        if j >= 0:  # the block closes: the held blocks were drafts, reasoning text
+            held.append(buf[pos:j])
+            self._held = None
+            self._emit_reasoning("".join(held))
+            self._state = _CONTENT
+            return j + len(THINK_CLOSE), True
+        if not final:
+            end = len(buf) - _held_len(buf, pos, _HELD_HOLD)
+            held.append(buf[pos:end])
+            return end, False
+        # The output ended inside the reasoning: its calls must not vanish. Read the held text
+        # (it starts at the first <tool_call>) as content: complete blocks are calls, cut ones
+        # errors, text around them content.
+        held.append(buf[pos:])
+        self._held = None
+        self._unclosed_reasoning = True
+        self._state = _CONTENT
+        self._buf = "".join(held)
+        return 0, True
 
     def _in_content(self, buf: str, pos: int, final: bool) -> tuple[int, bool]:
         j = buf.find(CALL_OPEN, pos)
@@ -938,6 +1064,7 @@ class StreamingParser:
             self._calls.append(outcome)
             self._events.append(ToolCallCompleted(block.index, outcome))
         else:
-            error = CallError(raw=raw, message=outcome)
+            # Bounded: a block's name or parameter can be megabytes, and the model reads this.
+            error = CallError(raw=raw, message=bound_text(clean_text(outcome)))
             self._errors.append(error)
             self._events.append(ToolCallFailed(block.index, error))

@@ -52,8 +52,11 @@ def xml_call(draw) -> str:
 @st.composite
 def valid_output(draw) -> str:
     parts = []
-    if draw(st.booleans()):
+    think = draw(st.sampled_from(["closed", "unclosed", "none"]))
+    if think == "closed":
         parts.append(f"<think>\n{draw(st.text(max_size=40))}\n</think>\n\n")
+    elif think == "unclosed":  # the calls below stand inside a reasoning block that never closes
+        parts.append(f"<think>\n{draw(st.text(max_size=40))}\n")
     parts.append(draw(st.text(max_size=40)))
     parts.extend(draw(st.lists(st.one_of(json_call(), xml_call()), max_size=4)))
     parts.append(draw(st.sampled_from(["<|im_end|>", "", "<|endoftext|>trailing"])))
@@ -61,7 +64,8 @@ def valid_output(draw) -> str:
 
 
 TAGS = ["<tool_call>", "</tool_call>", "<think>", "</think>", "<|im_end|>", "<function=x>",
-        "<parameter=y>", "</parameter>", "</function>", '"', "\\", "{", "}", "\x00", "\x1b", "\ud7ff"]
+        "<parameter=y>", "</parameter>", "</function>", '"', "\\", "{", "}", "\x00", "\x1b", "\ud7ff",
+        "\udc80", "\\udc80", "\\ud83d", "1e999", "-1E400", '"a": 1, "a": 2', '"parameters": {}']
 
 
 @st.composite
@@ -91,7 +95,9 @@ def assert_sound(text: str, chunk: int, mode) -> None:
     for call in one_shot.tool_calls:
         assert isinstance(call.name, str) and call.name and isinstance(call.arguments, dict)
     for error in one_shot.errors:
-        assert error.raw and error.message
+        assert error.raw and error.message and len(error.message) <= 700
+    # Whatever came in, what comes out can enter a history: valid UTF-8, finite JSON numbers.
+    json.dumps(one_shot.to_dict(), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None,

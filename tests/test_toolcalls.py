@@ -99,6 +99,10 @@ def check_expected(case: dict, result: ParseResult) -> None:
     assert len(got["errors"]) == len(expected["errors"]), got["errors"]
     for want, error in zip(expected["errors"], got["errors"]):
         assert want["message_contains"] in error["message"]
+    notes = expected.get("notes", [])
+    assert len(got["notes"]) == len(notes), got["notes"]
+    for want, note in zip(notes, got["notes"]):
+        assert want["message_contains"] in note
     for item in [*result.tool_calls, *result.errors]:
         assert item.raw.startswith("<tool_call>") and item.raw in case["input"]
 
@@ -146,6 +150,7 @@ def test_to_dict_shape_and_json_round_trip() -> None:
         "content": "c",
         "tool_calls": [{"name": "f", "arguments": {"a": [1]}}],
         "errors": [{"raw": "<tool_call>{x}</tool_call>", "message": as_dict["errors"][0]["message"]}],
+        "notes": [],
     }
     assert json.loads(json.dumps(as_dict)) == as_dict
     assert result.tool_calls[0] == ToolCall("f", {"a": [1]}, call, "json")
