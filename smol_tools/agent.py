@@ -5,6 +5,10 @@ answers without calls or a limit is reached. It knows tools, not transports: any
 failure, a cancel, the round limit) the history up to that point is kept and the next turn
 can continue from it. Bad calls never crash the loop: unknown tools, invalid JSON, schema
 violations, tool exceptions and timeouts all become error results the model can read.
+
+Nothing enters the history that could break a later turn: model text, call arguments and tool
+results are valid Unicode (`safe_text`), numbers are finite, every error text is bounded, and
+at most `max_calls_per_round` calls are handled per round (the rest get one error result).
 """
 
 from __future__ import annotations
@@ -12,15 +16,16 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Literal, Mapping, Sequence, Union
 
 import jsonschema
 
 from .backends.base import Backend, BackendError, CancelToken, SamplingParams, TurnComplete
 from .chat_format import render_prompt
+from .safe_text import bound_text, clean_text, clean_value, invalid_text_in
 from .tool_deadline import ToolDeadlineExceeded, call_with_deadline
-from .toolcalls import CallError, ContentDelta, ReasoningDelta, ToolCall, ToolCallCompleted
+from .toolcalls import CallError, ContentDelta, ParseResult, ReasoningDelta, ToolCall, ToolCallCompleted
 from .toolcalls import ToolCallFailed, ToolCallStarted
 
 ContextPolicy = Literal["stop", "drop_oldest"]
@@ -96,6 +101,9 @@ class AgentConfig:
     context_policy: ContextPolicy = "stop"
     context_warning_ratio: float = 0.8
     manual_tools: frozenset[str] = field(default_factory=frozenset)
+    # Calls (and malformed blocks) handled per round; the rest get one error result. A 4B
+    # model's useful parallel calls are a handful; thousands would flood the context.
+    max_calls_per_round: int = 16
 
 
 def _schema_problems(schema: Mapping[str, Any], arguments: Any) -> list[str]:
@@ -103,12 +111,60 @@ def _schema_problems(schema: Mapping[str, Any], arguments: Any) -> list[str]:
     problems = []
     for error in sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path)):
         where = "/".join(str(p) for p in error.absolute_path) or "(arguments)"
-        problems.append(f"{where}: {error.message}")
+        # jsonschema echoes the whole value ("'xxxx…' is too long"): keep start, size, verdict.
+        problems.append(bound_text(f"{where}: {error.message}"))
     return problems
 
 
+ERROR_RESULT_LIMIT = 2000  # characters of one error result, all problems together
+
+
 def _error_json(message: str) -> str:
-    return json.dumps({"error": message}, ensure_ascii=False)
+    return json.dumps({"error": bound_text(clean_text(message), ERROR_RESULT_LIMIT)}, ensure_ascii=False)
+
+
+def _safe_outcome(outcome: ToolOutcome) -> ToolOutcome:
+    """What a tool returned, as history text: valid Unicode (a file name that is not UTF-8
+    decodes to lone surrogates) and, for an error, bounded."""
+    content = clean_text(outcome.content) if isinstance(outcome.content, str) else str(outcome.content)
+    if outcome.is_error and len(content) > ERROR_RESULT_LIMIT:
+        try:
+            payload = json.loads(content)
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict):
+            payload = {k: bound_text(v) if isinstance(v, str) else v for k, v in payload.items()}
+            content = json.dumps(payload, ensure_ascii=False)
+        if len(content) > ERROR_RESULT_LIMIT:
+            content = _error_json(content)
+    return ToolOutcome(content, outcome.is_error, outcome.data)
+
+
+def _screen(result: ParseResult, max_calls: int) -> tuple[ParseResult, int]:
+    """The turn as it may enter the history, and how many blocks were left over the cap.
+
+    Calls from any backend (a server parses some itself) are checked here too: a value that
+    is not valid text or a finite number turns the call into an error the model reads."""
+    calls: list[ToolCall] = []
+    errors: list[CallError] = []
+    for call in result.tool_calls:
+        problem = invalid_text_in(call.name) or invalid_text_in(call.arguments)
+        if problem is None:
+            calls.append(call)
+        else:
+            errors.append(CallError(clean_text(call.raw), f"tool call {clean_text(call.name)!r}: {problem}"))
+    errors += [CallError(clean_text(e.raw), clean_text(e.message)) for e in result.errors]
+    notes = list(result.notes)
+    limit = max(max_calls, 0)
+    skipped = max(len(calls) + len(errors) - limit, 0)
+    if skipped:
+        calls = calls[:limit]
+        errors = errors[: limit - len(calls)]
+        notes.append(f"{skipped} of {skipped + limit} tool calls in this round were not run "
+                     f"(at most {limit} per round)")
+    reasoning = clean_text(result.reasoning) if result.reasoning else result.reasoning
+    return replace(result, reasoning=reasoning, content=clean_text(result.content), tool_calls=calls,
+                   errors=errors, notes=notes), skipped
 
 
 class Agent:
@@ -143,13 +199,15 @@ class Agent:
                     return
             yield RoundStarted(round_number)
             complete: TurnComplete | None = None
+            skipped = 0
             try:
                 for event in self.backend.stream_turn(
                         messages, self.tools or None, sampling=self.config.sampling,
                         enable_thinking=self.config.enable_thinking, session_id=self.session_id,
                         cancel=cancel):
                     if isinstance(event, TurnComplete):
-                        complete = event
+                        screened, skipped = _screen(event.result, self.config.max_calls_per_round)
+                        event = complete = replace(event, result=screened)
                     yield event
             except BackendError as exc:
                 yield AgentFinished("error", str(exc))
@@ -172,7 +230,7 @@ class Agent:
                 note = " (cut at max_tokens)" if complete.finish_reason == "length" else ""
                 yield AgentFinished("answer", f"answered after {round_number} round(s){note}", result.content)
                 return
-            yield from self._run_calls(round_number, result.tool_calls, result.errors, messages)
+            yield from self._run_calls(round_number, result.tool_calls, result.errors, messages, skipped)
         yield AgentFinished("round_limit",
                             f"stopped after {self.config.max_rounds} rounds of tool calls without an answer")
 
@@ -190,14 +248,14 @@ class Agent:
     def _check(self, round_number: int, index: int, call: ToolCall) -> ToolCallChecked:
         if call.name not in self.schemas:
             known = ", ".join(sorted(self.schemas)) or "none"
-            problems = [f"unknown tool {call.name!r}; available tools: {known}"]
+            problems = [f"unknown tool {bound_text(call.name, 100)!r}; available tools: {known}"]
         else:
             problems = _schema_problems(self.schemas[call.name], call.arguments)
         return ToolCallChecked(round_number, index, call.name, call.arguments, call.raw,
                                not problems, tuple(problems))
 
     def _run_calls(self, round_number: int, calls: Sequence[ToolCall], errors: Sequence[CallError],
-                   messages: list[dict[str, Any]]) -> Iterator[AgentEvent]:
+                   messages: list[dict[str, Any]], skipped: int = 0) -> Iterator[AgentEvent]:
         checks = [self._check(round_number, i, call) for i, call in enumerate(calls)]
         yield from checks
         outcomes: list[tuple[ToolOutcome, float, bool]] = [None] * len(calls)  # type: ignore[list-item]
@@ -223,6 +281,14 @@ class Agent:
                                               "\"arguments\": {...}}\\n</tool_call>"), True)
             yield ToolResultReady(round_number, len(calls) + j, "(malformed)", error.raw, outcome, 0.0)
             messages.append({"role": "tool", "name": "(malformed)", "content": outcome.content})
+        if skipped:
+            cap = self.config.max_calls_per_round
+            outcome = ToolOutcome(_error_json(
+                f"too many tool calls: {skipped} more call(s) in this round were not run, because "
+                f"at most {cap} are handled per round. Read these results, then make the remaining "
+                "calls in the next round."), True)
+            yield ToolResultReady(round_number, len(calls) + len(errors), "(not run)", None, outcome, 0.0)
+            messages.append({"role": "tool", "name": "(not run)", "content": outcome.content})
 
     def _execute_all(self, calls: Sequence[ToolCall], indices: list[int]):
         if not indices:
@@ -242,7 +308,7 @@ class Agent:
                     outcome = ToolOutcome(_error_json(
                         f"{call.name} has no implementation here and no manual result was given"), True)
                 else:
-                    outcome = ToolOutcome(self.manual(call.name, dict(call.arguments)))
+                    outcome = ToolOutcome(clean_text(self.manual(call.name, dict(call.arguments))))
             else:
                 # The round is released at the deadline: the late call is abandoned on its own
                 # thread and asked to stop (a sandboxed process is killed when it notices).
@@ -255,7 +321,7 @@ class Agent:
                         f"{call.name} timed out after {self.config.tool_timeout_s:g}s"), True)
         except Exception as exc:  # a tool's own failure is a result for the model, not a crash
             outcome = ToolOutcome(_error_json(f"{call.name} failed: {type(exc).__name__}: {exc}"), True)
-        return outcome, time.perf_counter() - started, manual
+        return _safe_outcome(outcome), time.perf_counter() - started, manual
 
     # -- context ----------------------------------------------------------------------------
     def _prompt_tokens(self, messages: list[dict[str, Any]]) -> int:

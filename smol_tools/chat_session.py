@@ -11,6 +11,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from .agent import Agent, AgentConfig, AgentEvent, ManualHandler, ToolOutcome
 from .backends.base import Backend, CancelToken
+from .safe_text import clean_text, clean_value
 from .tool_schema import portable_tools
 from .tools import ToolRegistry, ToolSession, default_registry
 
@@ -52,8 +53,9 @@ class ChatSession:
              manual: ManualHandler | None = None) -> Iterator[AgentEvent]:
         """Add the user's message and run the agent until it answers (or stops)."""
         if not self.messages and self.system_prompt:
-            self.messages.append({"role": "system", "content": self.system_prompt})
-        self.messages.append({"role": "user", "content": text})
+            self.messages.append({"role": "system", "content": clean_text(self.system_prompt)})
+        # Valid Unicode only: one lone surrogate in the history breaks every later prompt.
+        self.messages.append({"role": "user", "content": clean_text(text)})
         agent = Agent(self.backend, self.tool_schemas(), self._execute, config=self.config,
                       manual=manual, session_id=self.session_id, implemented=self._implemented)
         yield from agent.run(self.messages, cancel)
@@ -69,7 +71,7 @@ class ChatSession:
     def load(self, data: Mapping[str, Any]) -> None:
         if data.get("format") != EXPORT_FORMAT or not isinstance(data.get("messages"), list):
             raise ValueError(f"not a {EXPORT_FORMAT} export")
-        self.messages = [dict(m) for m in data["messages"]]
+        self.messages = [clean_value(dict(m)) for m in data["messages"]]
         known = set(self.registry.names())
         tools = data.get("tools", [])
         self.custom_tools = [t for t in tools if t["function"]["name"] not in known]

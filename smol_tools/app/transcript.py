@@ -95,7 +95,7 @@ class TurnRecord:
     finish_reason: str | None = None  # AgentFinished.reason; None while running
     finish_message: str = ""
     answer: str = ""
-    notes: list[str] = field(default_factory=list)  # context warnings, dropped results
+    notes: list[str] = field(default_factory=list)  # context warnings, dropped results, parser notes
     context_used: int | None = None
     context_limit: int | None = None
     started_at: float = field(default_factory=time.time)
@@ -211,6 +211,8 @@ class TurnBuilder:
                   for j, e in enumerate(result.errors)]
         rnd.calls = calls
         self._streaming = {}
+        # How the output was read (reasoning never closed, calls over the per-round cap).
+        self.turn.notes.extend(f"round {rnd.number}: {note}" for note in result.notes)
 
     def _on_ToolCallChecked(self, event: ToolCallChecked) -> None:
         call = self._call(event.index)

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..safe_text import clean_text
 from .base import Tool, ToolError, ToolResult, ToolSession, json_result, shorten, to_json
 
 _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
@@ -31,7 +32,15 @@ def split_workspace_path(raw: object) -> list[str]:
     """Validate a model-supplied relative path; return its components ([] is the workspace)."""
     if not isinstance(raw, str):
         raise ToolError("path must be a string")
-    shown = shorten(raw)
+    shown = shorten(clean_text(raw))
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # A lone surrogate (a JSON \udc80 escape) would make a name that is not UTF-8, and
+        # every later listing of it would carry the bad code point into the history.
+        bad = ord(raw[exc.start])
+        raise ToolError(f"path is not valid Unicode text: it contains U+{bad:04X}, a lone surrogate; "
+                        f"use the character itself: {shown!r}") from None
     if "\x00" in raw:
         raise ToolError(f"path contains a NUL byte: {shown!r}")
     if "\\" in raw:
@@ -73,8 +82,10 @@ def _describe_open_error(exc: OSError, dir_fd: int, name: str, shown: str) -> To
 
 
 @contextmanager
-def open_directory(workspace: Path, parts: list[str], *, create: bool = False) -> Iterator[int]:
-    """Yield a descriptor of workspace/parts..., following no symlink; optionally create dirs."""
+def open_directory(workspace: Path, parts: list[str], *, create: bool = False,
+                   created: list[int] | None = None) -> Iterator[int]:
+    """Yield a descriptor of workspace/parts..., following no symlink; optionally create dirs
+    (appending the index in `parts` of each one this call made to `created`)."""
     fd = os.open(workspace, _DIR_FLAGS)
     try:
         for index, name in enumerate(parts):
@@ -86,6 +97,8 @@ def open_directory(workspace: Path, parts: list[str], *, create: bool = False) -
                     raise ToolError(f"directory not found: {shown}") from None
                 try:
                     os.mkdir(name, 0o755, dir_fd=fd)
+                    if created is not None:
+                        created.append(index)
                 except FileExistsError:
                     pass  # created concurrently; the O_NOFOLLOW open below still vets it
                 try:
@@ -162,13 +175,35 @@ def write_file(arguments: dict, session: ToolSession) -> ToolResult:
     parts = split_workspace_path(arguments["path"])
     if not parts:
         raise ToolError("path names the workspace directory; give a file name")
-    shown = display_path(parts)
     append = arguments.get("mode", "overwrite") == "append"
     data = arguments["content"].encode("utf-8", errors="replace")
     settings = session.settings
     if len(data) > settings.max_file_bytes:
         raise ToolError(f"content is {len(data)} bytes; the limit is {settings.max_file_bytes}")
-    with open_directory(session.workspace, parts[:-1], create=True) as dir_fd:
+    created: list[int] = []
+    try:
+        result = _write_in_place(session, parts, data, append, created)
+    except BaseException:
+        _remove_created(session.workspace, parts[:-1], created)  # a refused write leaves nothing
+        raise
+    return json_result(result)
+
+
+def _remove_created(workspace: Path, parents: list[str], created: list[int]) -> None:
+    """Remove the directories a failed write made, deepest first (only while empty)."""
+    for index in reversed(created):
+        try:
+            with open_directory(workspace, parents[:index]) as fd:
+                os.rmdir(parents[index], dir_fd=fd)
+        except (OSError, ToolError):
+            return  # no longer empty or no longer ours: leave it and everything above
+
+
+def _write_in_place(session: ToolSession, parts: list[str], data: bytes, append: bool,
+                    created: list[int]) -> dict:
+    shown = display_path(parts)
+    settings = session.settings
+    with open_directory(session.workspace, parts[:-1], create=True, created=created) as dir_fd:
         name = parts[-1]
         try:
             existing = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -191,8 +226,7 @@ def write_file(arguments: dict, session: ToolSession) -> ToolResult:
             _append(dir_fd, name, data, shown)
         else:
             _replace_atomically(dir_fd, name, data)
-    result = {"path": shown, "bytes_written": len(data), "mode": "append" if append else "overwrite"}
-    return json_result(result)
+    return {"path": shown, "bytes_written": len(data), "mode": "append" if append else "overwrite"}
 
 
 def _append(dir_fd: int, name: str, data: bytes, shown: str) -> None:
@@ -224,6 +258,14 @@ def _replace_atomically(dir_fd: int, name: str, data: bytes) -> None:
         raise
 
 
+def _text_name(name: str) -> str:
+    """A file name as text: bytes that are not UTF-8 (made outside the tools) show as U+FFFD
+    instead of entering the history as lone surrogates."""
+    if name.isascii():
+        return name
+    return os.fsencode(name).decode("utf-8", errors="replace")
+
+
 def _entry_kind(entry: os.DirEntry) -> str:
     if entry.is_symlink():
         return "symlink"
@@ -248,7 +290,7 @@ def list_directory(arguments: dict, session: ToolSession) -> ToolResult:
                     continue
                 kind = _entry_kind(entry)
                 size = entry.stat(follow_symlinks=False).st_size if kind == "file" else None
-                entries.append({"name": entry.name, "type": kind, "size": size})
+                entries.append({"name": _text_name(entry.name), "type": kind, "size": size})
     entries.sort(key=lambda item: item["name"])
     # The model sees names only (directories end in "/"), the UI gets types and sizes.
     names: list[str] = []

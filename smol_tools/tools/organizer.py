@@ -4,13 +4,46 @@ Nothing leaves the machine; every result says so, and the UI shows the session's
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import datetime, timedelta
 
 from .base import Tool, ToolError, ToolResult, ToolSession, json_result, shorten
 
-EMAIL_PATTERN = r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
-_SINGLE_LINE = r"^[^\r\n]*$"  # header injection is moot here, but a real provider would care
+# Full matches on explicit allowed sets. A pattern ending in "$" is not one: in Python (and so
+# in jsonschema) "$" also matches before a final "\n", so "a@b.example\n" passed.
+# "(?![\s\S])" (nothing follows) is the end of the string in both Python and ECMA regexes.
+_EMAIL_CORE = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+EMAIL_PATTERN = rf"^{_EMAIL_CORE}(?![\s\S])"
+_EMAIL_RE = re.compile(_EMAIL_CORE)
+# The schema's portable form of the single-line rule (no line breaks, controls or format
+# characters); `_single_line` enforces the exact allowed set in code.
+_SINGLE_LINE = "^[^\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]*(?![\\s\\S])"
+# One line of text: letters, marks, numbers, punctuation, symbols, spaces (Zs), and the two
+# joiners that emoji and some scripts need. Everything else (controls such as NUL, ESC, VT,
+# NEL; U+2028/U+2029; bidi overrides and other format characters; surrogates, private use,
+# unassigned code points) is refused.
+_LINE_CATEGORIES = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Mc", "Me", "Nd", "Nl", "No",
+                              "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk", "So", "Zs"})
+_JOINERS = frozenset({"\u200c", "\u200d"})
 _MAX_EVENT_DAYS = 31
+
+
+def _single_line(value: str, field: str) -> str:
+    for position, char in enumerate(value):
+        if unicodedata.category(char) not in _LINE_CATEGORIES and char not in _JOINERS:
+            what = unicodedata.name(char, "a control or unassigned character")
+            raise ToolError(f"{field} must be one line of plain text; it contains U+{ord(char):04X} ({what}) "
+                            f"at position {position}: remove it")
+    return value
+
+
+def _addresses(values: list, field: str) -> list[str]:
+    for value in values:
+        if not isinstance(value, str) or not _EMAIL_RE.fullmatch(value):
+            shown = shorten(value if isinstance(value, str) else repr(value), 60)
+            raise ToolError(f"{field}: {shown!r} is not an email address like name@example.com")
+    return list(values)
 
 
 def _check_capacity(items: list[dict], session: ToolSession, what: str) -> None:
@@ -19,13 +52,16 @@ def _check_capacity(items: list[dict], session: ToolSession, what: str) -> None:
 
 
 def send_email(arguments: dict, session: ToolSession) -> ToolResult:
+    to = _addresses(arguments["to"], "to")
+    cc = _addresses(arguments.get("cc", []), "cc")
+    subject = _single_line(arguments["subject"], "subject")
     with session.lock:
         _check_capacity(session.outbox, session, "outbox")
         message = {
             "id": f"msg-{len(session.outbox) + 1}",
-            "to": list(arguments["to"]),
-            "cc": list(arguments.get("cc", [])),
-            "subject": arguments["subject"],
+            "to": to,
+            "cc": cc,
+            "subject": subject,
             "body": arguments["body"],
             "created_at": session.settings.clock().isoformat(timespec="seconds"),
             "delivered": False,
@@ -54,6 +90,9 @@ def _parse_when(value: str, field: str) -> datetime:
 
 
 def create_calendar_event(arguments: dict, session: ToolSession) -> ToolResult:
+    title = _single_line(arguments["title"], "title")
+    location = _single_line(arguments.get("location", ""), "location")
+    attendees = _addresses(arguments.get("attendees", []), "attendees")
     start = _parse_when(arguments["start"], "start")
     if "end" in arguments:
         end = _parse_when(arguments["end"], "end")
@@ -69,12 +108,12 @@ def create_calendar_event(arguments: dict, session: ToolSession) -> ToolResult:
         _check_capacity(session.calendar, session, "calendar")
         event = {
             "id": f"evt-{len(session.calendar) + 1}",
-            "title": arguments["title"],
+            "title": title,
             "start": start.isoformat(timespec="minutes"),
             "end": end.isoformat(timespec="minutes"),
-            "location": arguments.get("location", ""),
+            "location": location,
             "description": arguments.get("description", ""),
-            "attendees": list(arguments.get("attendees", [])),
+            "attendees": attendees,
         }
         session.calendar.append(event)
     return json_result(
@@ -135,7 +174,8 @@ CREATE_CALENDAR_EVENT = Tool(
                 "minimum": 1,
                 "maximum": 44640,
             },
-            "location": {"type": "string", "description": "Where it takes place (optional).", "maxLength": 200},
+            "location": {"type": "string", "description": "Where it takes place (optional).", "maxLength": 200,
+                         "pattern": _SINGLE_LINE},
             "description": {"type": "string", "description": "Notes (optional).", "maxLength": 2000},
             "attendees": _address_list("Attendee email addresses (optional).", 20),
         },

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from ..safe_text import bound_text
 from .base import Tool, ToolError, ToolResult, ToolSession, error_result, shorten
 
 log = logging.getLogger(__name__)
@@ -16,7 +17,8 @@ log = logging.getLogger(__name__)
 
 def _argument_error_message(error) -> str:
     where = "/".join(str(part) for part in error.absolute_path)
-    return f"invalid arguments{f' at {where!r}' if where else ''}: {shorten(error.message, 300)}"
+    # bound_text keeps the value's start, its size and the verdict at the end ("is too long").
+    return f"invalid arguments{f' at {where!r}' if where else ''}: {bound_text(error.message, 400)}"
 
 
 class ToolRegistry:
