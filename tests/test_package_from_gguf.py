@@ -106,3 +106,22 @@ def test_a_quant_the_repo_lacks_is_refused_with_the_list(built, tmp_path) -> Non
     args = parse([REPO, "--from-gguf", "--out", str(tmp_path / "out"), "--quants", "Q4_K_M"])
     with pytest.raises(PackageError, match="quants there: F16, Q8_0"):
         run_package(options_from_args(args), Progress(io.StringIO()))
+
+
+def test_doctor_and_retemplate_take_a_hub_spec(built, tmp_path, capsys) -> None:
+    """`smol-tools doctor owner/repo:QUANT` diagnoses the published file (downloaded once, via
+    the resolver); its fix line names the spec as typed and writes to the current folder."""
+    import json
+
+    from smol_tools.cli import main
+
+    capsys.readouterr()
+    assert main(["doctor", f"{REPO}:Q8_0", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["template"]["status"] == "different"
+    assert report["fix"] == f"smol-tools retemplate {REPO}:Q8_0 smol-tools-4b-32k.Q8_0.smol-tools.gguf"
+    out = tmp_path / "fixed.gguf"
+    assert main(["retemplate", f"{REPO}:Q8_0", str(out)]) == 0
+    assert diagnose(out).ok
+    assert main(["retemplate", f"{REPO}:Q8_0", "--in-place"]) == 2
+    assert "needs a local file" in capsys.readouterr().err
