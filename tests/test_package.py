@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TURNS = ROOT / "tests" / "fixtures" / "scripted_conversations.json"
 NAME = "tiny-smol-tools"
 REPO = "test-owner/tiny-smol-tools-GGUF"
+BASE = "test-owner/tiny-smol-tools"  # --base-model: a local SOURCE's card names only what it is told
 QUANTS = ["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "IQ4_XS"]
 GOOD = ["BF16", "F16"] + QUANTS
 # 2.3 bits per weight is far below what the tiny model's logit margin survives: IQ2_XS must fail
@@ -46,7 +47,8 @@ THREADS = ["--threads", "1", "--verify-threads", "1"]
 
 def package_argv(source: Path, out: Path, *extra: str) -> list[str]:
     return [str(source), "--out", str(out), "--model-name", NAME, "--declare-pre", "qwen35",
-            "--expect-turns", str(TURNS), "--quants", LADDER, "--f16", "--repo-id", REPO, *THREADS, *extra]
+            "--expect-turns", str(TURNS), "--quants", LADDER, "--f16", "--repo-id", REPO,
+            "--base-model", BASE, *THREADS, *extra]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -187,7 +189,7 @@ def test_model_card(built) -> None:
     card = (result.out / "README.md").read_text()
     assert card.startswith("---\n")
     meta = yaml.safe_load(card.split("---\n")[1])
-    assert meta["base_model"] == "enfuse/smol-tools-4b-32k"
+    assert meta["base_model"] == BASE
     assert meta["base_model_relation"] == "quantized"
     assert meta["pipeline_tag"] == "text-generation"
     assert meta["license"] == "apache-2.0"

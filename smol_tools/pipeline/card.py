@@ -13,7 +13,7 @@ from .progress import human_size
 class CardInput:
     model_name: str
     repo_id: str
-    base_model: str  # the checkpoint these files quantize (Hub id)
+    base_model: str | None  # the checkpoint these files quantize (Hub id); None: not known
     license: str
     pipeline_tag: str
     tags: Sequence[str]
@@ -29,7 +29,8 @@ class CardInput:
     imatrix_note: str = ""
     memory_markdown: str = ""
     memory_check: str | None = None
-    ollama_files: bool = True
+    ollama_files: Sequence[str] = ()  # the Ollama files written and uploaded (Modelfile.*, template, params)
+    context_length: int = 32768  # the checkpoint's (num_ctx, -c, n_ctx in the usage lines)
     turns_checked: bool = False  # every file reproduced a scripted set of turns greedily
     eval_scores: dict[str, str] = field(default_factory=dict)  # file -> score (`--eval`)
     eval_note: str = ""  # which suite, how many cases, how scored
@@ -38,7 +39,9 @@ class CardInput:
 def front_matter(ci: CardInput) -> str:
     from huggingface_hub import ModelCardData
 
-    data = ModelCardData(base_model=ci.base_model, base_model_relation="quantized",
+    # No base_model at all rather than a guessed one (a local checkpoint without --base-model).
+    data = ModelCardData(base_model=ci.base_model,
+                         base_model_relation="quantized" if ci.base_model else None,
                          pipeline_tag=ci.pipeline_tag, license=ci.license, tags=list(ci.tags),
                          quantized_by=ci.quantized_by)
     return f"---\n{data.to_yaml()}\n---\n"
@@ -62,17 +65,50 @@ def _file_table(ci: CardInput) -> str:
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
-def _source_line(source: dict[str, Any]) -> str:
+def _source_line(source: dict[str, Any], base_model: str | None) -> str:
     if source.get("kind") == "hub":
         return (f"Converted from [{source['repo_id']}](https://huggingface.co/{source['repo_id']}) "
                 f"at commit `{source['revision']}`.")
+    if base_model:
+        return ("Converted from a local copy of that checkpoint (named with `--base-model`; its "
+                "revision was not recorded).")
     return "Converted from a local checkpoint."
+
+
+def _model_line(ci: CardInput) -> str:
+    what = (f"[{ci.base_model}](https://huggingface.co/{ci.base_model})" if ci.base_model
+            else "a local checkpoint whose Hub repo was not given (`--base-model`)")
+    names = ", ".join(f"`{f.kind}`" for f in ci.files)
+    return (f"GGUF quantizations of {what}, a 4B tool-calling model with a "
+            f"{ci.context_length:,}-token context, made with llama.cpp's converter and quantizer by "
+            f"the smol-tools packaging pipeline. {_source_line(ci.source, ci.base_model)} "
+            f"Available: {names}.")
+
+
+def _ollama_section(ci: CardInput, quant: str) -> list[str]:
+    from .modelfile import HUB_OLLAMA_FILES, OLLAMA_MODEL, OLLAMA_REQUIRES
+
+    hub_files = [name for name in HUB_OLLAMA_FILES if name in ci.ollama_files]
+    modelfile = f"Modelfile.{quant}"
+    lines = ["```bash", f"ollama run hf.co/{ci.repo_id}:{quant}", "```", ""]
+    if hub_files:
+        listed = " and ".join(f"`{name}`" for name in hub_files)
+        lines.append(f"This repo carries the Ollama files {listed}, so the command above uses the "
+                     "smol-tools format, stop tokens and sampling defaults.")
+    else:
+        lines.append("This repo carries no Ollama template or params file: Ollama picks a template "
+                     "by matching the embedded one, which may not be the smol-tools format.")
+    if modelfile in ci.ollama_files:
+        lines[-1] += (f" With a downloaded file: `ollama create {OLLAMA_MODEL} -f {modelfile}` next "
+                      "to it.")
+    lines[-1] += f" Needs Ollama {OLLAMA_REQUIRES} or newer."
+    return lines + [""]
 
 
 def render_card(ci: CardInput) -> str:
     q = ci.default_quant
     pattern = f"*{q.lower()}.gguf"
-    names = ", ".join(f"`{f.kind}`" for f in ci.files)
+    ctx = ci.context_length
     verified_by = ("loads in llama-cpp-python; its embedded chat template renders the smol-tools "
                    "render corpus byte-identically to `templates/smol-tools.jinja`; `<|im_end|>` and "
                    "`<|endoftext|>` are end-of-generation tokens; "
@@ -82,9 +118,7 @@ def render_card(ci: CardInput) -> str:
         front_matter(ci),
         f"# {ci.model_name} GGUF",
         "",
-        f"GGUF quantizations of [{ci.base_model}](https://huggingface.co/{ci.base_model}), a 4B "
-        "tool-calling model, made with llama.cpp's converter and quantizer by the smol-tools "
-        f"packaging pipeline. {_source_line(ci.source)} Available: {names}.",
+        _model_line(ci),
         "",
         "Every file carries the chat template the model was fine-tuned on in "
         "`tokenizer.chat_template`, so `llama-server --jinja`, LM Studio and llama-cpp-python "
@@ -111,29 +145,21 @@ def render_card(ci: CardInput) -> str:
         "### llama.cpp",
         "",
         "```bash",
-        f"llama-server -hf {ci.repo_id}:{q} --jinja -c 32768",
+        f"llama-server -hf {ci.repo_id}:{q} --jinja -c {ctx}",
         "```",
         "",
         "`--jinja` uses the embedded template; tool calls come back parsed in the OpenAI format.",
         "",
         "### Ollama",
         "",
-        "```bash",
-        f"ollama run hf.co/{ci.repo_id}:{q}",
-        "```",
-        "",
-    ]
-    if ci.ollama_files:
-        sections += ["This repo carries Ollama `template`, `params` and `system` files, so the "
-                     "command above uses the smol-tools format and stop tokens. With a downloaded "
-                     f"file: `ollama create {ci.model_name} -f Modelfile.{q}`.", ""]
-    sections += [
+        *_ollama_section(ci, q),
+
         "### llama-cpp-python",
         "",
         "```python",
         "from llama_cpp import Llama",
         "",
-        f'llm = Llama.from_pretrained(repo_id="{ci.repo_id}", filename="{pattern}", n_ctx=32768)',
+        f'llm = Llama.from_pretrained(repo_id="{ci.repo_id}", filename="{pattern}", n_ctx={ctx})',
         "tools = [{\"type\": \"function\", \"function\": {\"name\": \"get_weather\",",
         "          \"parameters\": {\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\"}}}}}]",
         "reply = llm.create_chat_completion(",

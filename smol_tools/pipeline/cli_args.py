@@ -29,9 +29,8 @@ def options_from_args(args: argparse.Namespace) -> "PackageOptions":
     from .settings import load_config
 
     config = load_config()
-    name = args.model_name or config.name
-    return PackageOptions(
-        source=args.source or config.source, out=args.out or Path("out") / f"{name}-GGUF",
+    opts = PackageOptions(
+        source=args.source or config.source, out=args.out or Path("out"),
         config=config, quants=args.quants, imatrix=args.imatrix, template=args.template,
         repo_id=args.repo_id, publish=args.publish, resume=args.resume, revision=args.revision,
         model_name=args.model_name, declare_pre=args.declare_pre, f16=args.f16,
@@ -39,7 +38,10 @@ def options_from_args(args: argparse.Namespace) -> "PackageOptions":
         imatrix_from=args.imatrix_from.upper(), threads=args.threads,
         verify_threads=args.verify_threads, llama_bin=args.llama_bin, drop_source=args.drop_source,
         check_memory=not args.no_memory_check, eval_suite=args.eval, eval_limit=args.eval_limit,
-        from_gguf=args.from_gguf)
+        from_gguf=args.from_gguf, base_model=args.base_model)
+    if args.out is None:  # named after the model the SOURCE is (provenance.default_model_name)
+        opts.out = Path("out") / f"{opts.name}-GGUF"
+    return opts
 
 
 def cmd_package(args: argparse.Namespace) -> int:
@@ -83,11 +85,18 @@ def add_package_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="SOURCE holds GGUFs someone else built (Hub repo or folder): download them, "
                         "retemplate them (metadata only), verify, and write the card, Modelfiles and "
                         "Hub files; --quants picks some (default: every quant found)")
-    p.add_argument("--repo-id", default=None, metavar="OWNER/NAME", help="Hub repo to publish to")
+    p.add_argument("--repo-id", default=None, metavar="OWNER/NAME",
+                   help="Hub repo to publish to (default: the config's for its model, else "
+                        "<owner>/<model name>-GGUF)")
+    p.add_argument("--base-model", default=None, metavar="OWNER/NAME",
+                   help="Hub repo of the checkpoint in a local SOURCE folder: the card's base_model "
+                        "and links (required with --publish for a local folder; a Hub SOURCE is "
+                        "its own)")
     p.add_argument("--publish", action="store_true", help="upload (default: print the upload plan)")
     p.add_argument("--resume", action="store_true", help="keep finished artifacts, redo the rest")
     p.add_argument("--revision", default=None, help="Hub branch, tag or commit (default: main)")
-    p.add_argument("--model-name", default=None, help="file/model name (default: the config's)")
+    p.add_argument("--model-name", default=None,
+                   help="file/model name (default: the SOURCE repo's name, or the config's for its source)")
     p.add_argument("--declare-pre", default=None, metavar="NAME",
                    help="pre-tokenizer name for a tokenizer llama.cpp's converter does not know")
     p.add_argument("--f16", action="store_true", help="also convert to F16")

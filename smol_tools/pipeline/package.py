@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..chat_format import load_params
 from .artifacts import FileReport
 from .atomic import atomic_output
 from .card import CardInput, render_card
@@ -34,6 +35,9 @@ from .llama_quantize import quantize_with_program
 from .memory import check_against_llama_cpp, memory_table_markdown, read_shape
 from .metadata import MetadataSpec, fix_metadata
 from .progress import Progress, format_table, human_size
+from .provenance import (ProvenanceError, card_base_model, check_base_model, check_publishable,
+                         checkpoint_context_length, default_model_name, default_repo_id,
+                         gguf_context_length, memory_contexts)
 from .publish import UploadPlan, build_plan, publish
 from .quantize import QuantizationError, hub_file_name, quant_types
 from .settings import CALIBRATION_PATH, PackagingConfig, load_config
@@ -75,10 +79,11 @@ class PackageOptions:
     eval_suite: str | None = None  # default | tiny | suite file: score each published file
     eval_limit: int | None = None  # only the suite's first N cases
     from_gguf: bool = False  # SOURCE holds GGUFs someone else built: retemplate them (from_gguf.py)
+    base_model: str | None = None  # Hub repo of a local SOURCE's checkpoint (provenance.py)
 
     @property
     def name(self) -> str:
-        return self.model_name or self.config.name
+        return self.model_name or default_model_name(self.source, self.config, self.base_model)
 
     @property
     def ladder(self) -> tuple[str, ...]:
@@ -382,7 +387,7 @@ class Pipeline:
         started = time.monotonic()
         good = [f for f in self.files if f.publishable]
         rows = [(f.name, read_shape(self.out / f.name)) for f in good]
-        contexts = self.opts.config.memory_contexts
+        contexts = memory_contexts(self.opts.config.memory_contexts, self.context_length())
         table = memory_table_markdown(rows, contexts)
         checks: list[Any] = []
         note = None
@@ -439,9 +444,10 @@ class Pipeline:
             for f in self.files:
                 if f.publishable and f.kind not in ("BF16", "F16"):
                     name = f"Modelfile.{f.kind}"
-                    self._write_text(self.out / name, render_modelfile(f.name))
+                    text = render_modelfile(f.name, context_length=self.context_length())
+                    self._write_text(self.out / name, text)
                     written.append(name)
-            for name, text in hub_ollama_files().items():
+            for name, text in hub_ollama_files(context_length=self.context_length()).items():
                 self._write_text(self.out / name, text)
                 written.append(name)
         except (OSError, ValueError) as exc:
@@ -450,6 +456,17 @@ class Pipeline:
             raise PackageError(f"cannot write the Ollama files from templates/: {exc}") from exc
         self.progress.step("ollama", f"{len(written)} files: {', '.join(written)}")
         return written
+
+    def context_length(self) -> int:
+        """The packaged model's context length (Modelfile num_ctx, params, memory table, card):
+        the checkpoint's config.json, else a built file's header, else templates/params.json."""
+        if getattr(self, "_context_length", None) is None:
+            found = checkpoint_context_length(self.source_info.path)
+            for f in self.files:
+                if found is None and (self.out / f.name).is_file():
+                    found = gguf_context_length(self.out / f.name)
+            self._context_length = found or load_params().context_length
+        return self._context_length
 
     def default_quant(self) -> str:
         """The type the card's usage lines name: Q4_K_M if it made it, else the smallest quant."""
@@ -460,7 +477,7 @@ class Pipeline:
              ollama: list[str], mtp_note: str | None = None, eval_note: str = "") -> None:
         cfg = self.opts.config
         source = self.source_info.manifest()
-        base = self.source_info.repo_id or cfg.source
+        base = card_base_model(self.source_info.kind, self.source_info.repo_id, self.opts.base_model)
         imatrix_note = ""
         if imatrix is not None:
             rec = self.state.get("imatrix") or {}
@@ -476,12 +493,13 @@ class Pipeline:
             has_mtp=self.has_mtp, mtp_note=mtp_note, imatrix_file=imatrix.name if imatrix else None,
             turns_checked=self.opts.expect_turns is not None,
             imatrix_note=imatrix_note, memory_markdown=memory[0], memory_check=memory[2],
-            ollama_files="template" in ollama, eval_note=eval_note,
+            ollama_files=tuple(ollama), eval_note=eval_note, context_length=self.context_length(),
             eval_scores={f.name: f.eval_score for f in self.files if f.publishable and f.eval_score})
         self._write_text(self.out / "README.md", render_card(ci))
         published = [f for f in self.files if f.publishable]
         manifest = {
-            "model": self.opts.name, "source": {k: v for k, v in source.items() if k != "path"},
+            "model": self.opts.name, "base_model": base, "context_length": self.context_length(),
+            "source": {k: v for k, v in source.items() if k != "path"},
             "template": self.template_choice, "template_sha256": sha256_text(self.template),
             "has_mtp": self.has_mtp, "imatrix": imatrix.name if imatrix else None,
             "files": [{k: v for k, v in f.to_dict().items() if k not in ("seconds", "problems")}
@@ -508,10 +526,12 @@ class Pipeline:
                 suite_fingerprint(self.opts.eval_suite)
             except EvalError as exc:
                 raise PackageError(str(exc)) from exc
-        self.repo_id = self.opts.repo_id or self.opts.config.repo_id
+        self.repo_id = self.opts.repo_id or default_repo_id(self.opts.name, self.opts.config)
         try:  # before anything is written: a wrong SOURCE leaves no out/ behind
             check_source(self.opts.source)
-        except SourceError as exc:
+            check_base_model(self.opts.base_model)
+            check_publishable(self.opts.source, self.opts.base_model, publish=self.opts.publish)
+        except (SourceError, ProvenanceError) as exc:
             raise PackageError(str(exc)) from exc
         self.out.mkdir(parents=True, exist_ok=True)
 
@@ -546,6 +566,10 @@ class Pipeline:
             self.progress.step("publish", "dry run (pass --publish to upload)")
             print(plan.describe(), file=self.progress.stream, flush=True)
             return result
+        try:  # also guards builds whose start() differs (from_gguf): never publish a guessed base_model
+            check_publishable(self.opts.source, self.opts.base_model, publish=True)
+        except ProvenanceError as exc:
+            raise PackageError(str(exc)) from exc
         started = time.monotonic()
         try:
             result.published_url = publish(plan)
