@@ -381,3 +381,22 @@ def test_write_refused_for_quota_leaves_no_directories(tmp_path) -> None:
     ok = registry.execute("write_file", {"path": "kept/new/file.txt", "content": "small"}, session)
     assert not ok.is_error and (session.workspace / "kept/new/file.txt").read_text() == "small"
     session.cleanup()
+
+
+def _server_turn(reasoning: str, content: str = "") -> TurnComplete:
+    assembler = ServerTurnAssembler()
+    events = [*assembler.reasoning(reasoning), *assembler.content(content),
+              *assembler.finish("stop", Usage())]
+    return events[-1]
+
+
+def test_server_that_kept_the_call_in_its_reasoning_field_loses_nothing() -> None:
+    # llama-server (--reasoning-format) and Ollama put an unclosed think block, call and all,
+    # into the reasoning field and send no content.
+    turn = _server_turn("The user wants the weather.\n" + WEATHER)
+    assert [(c.name, c.arguments) for c in turn.result.tool_calls] == [("get_weather", {"city": "Paris"})]
+    assert turn.result.reasoning == "The user wants the weather."
+    assert turn.result.notes and turn.finish_reason == "tool_calls"
+    # With an answer after the reasoning the block was closed: the call was a draft.
+    turn = _server_turn("Maybe " + WEATHER, "It is sunny.")
+    assert turn.result.tool_calls == [] and turn.result.content == "It is sunny."

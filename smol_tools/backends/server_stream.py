@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from ..toolcalls import (
+    CALL_OPEN,
     CallError,
     ParseResult,
     ReasoningDelta,
@@ -22,6 +23,7 @@ from ..toolcalls import (
     ToolCallCompleted,
     ToolCallFailed,
     ToolCallStarted,
+    parse_output,
 )
 from .base import TurnComplete, TurnEvent, Usage
 
@@ -98,8 +100,22 @@ class ServerTurnAssembler:
                 calls.append(call)
                 yield ToolCallCompleted(self._event_index(index), call)
         reasoning = "".join(self.reasoning_parts).strip() or parsed.reasoning
-        result = ParseResult(reasoning or None, parsed.content, calls + parsed.tool_calls,
-                             errors + parsed.errors)
+        content, notes = parsed.content, list(parsed.notes)
+        if not (calls or errors or parsed.tool_calls or parsed.errors or content) and CALL_OPEN in (reasoning or ""):
+            # The server put everything in its reasoning field: a model that never closed
+            # <think> (llama.cpp #21118, Ollama's thinking parser). The server dropped that tag,
+            # so "nothing after the reasoning" is all we can see; read its calls as our parser
+            # reads an unclosed block, rather than answer with nothing.
+            recovered = parse_output(reasoning or "", thinking_open=True)
+            for i, call in enumerate(recovered.tool_calls):
+                yield ToolCallStarted(2000 + i, call.name)
+                yield ToolCallCompleted(2000 + i, call)
+            for j, error in enumerate(recovered.errors):
+                yield ToolCallFailed(2000 + len(recovered.tool_calls) + j, error)
+            reasoning, content = recovered.reasoning, recovered.content
+            calls, errors, notes = recovered.tool_calls, recovered.errors, recovered.notes
+        result = ParseResult(reasoning or None, content, calls + parsed.tool_calls,
+                             errors + parsed.errors, notes)
         if result.tool_calls and finish_reason in ("stop", "tool_calls"):
             finish_reason = "tool_calls"
         elif finish_reason == "tool_calls":
