@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from .agent import AgentFinished, ContextStatus, RoundStarted, ToolCallChecked, ToolResultReady
-from .backends.base import BackendError
+from .backends.base import BackendError, TurnComplete
 from .backends.factory import make_backend
 from .chat_session import ChatSession, scripted_tool_overrides
 from .model_source import TINY
@@ -76,6 +76,9 @@ def _show(event: Any) -> None:
         sys.stdout.write(f"\n[{label} {event.index + 1}, {event.seconds:.2f}s] {event.outcome.content[:500]}")
     elif isinstance(event, ContextStatus) and event.note:
         sys.stdout.write(f"\n{DIM}[{event.note}]{RESET}")
+    elif isinstance(event, TurnComplete):
+        for note in event.result.notes:  # e.g. the reasoning was never closed
+            sys.stdout.write(f"\n{DIM}[{note}]{RESET}")
     elif isinstance(event, AgentFinished) and event.reason != "answer":
         sys.stdout.write(f"\n[{event.reason}] {event.message}")
     sys.stdout.flush()

@@ -400,3 +400,10 @@ def test_server_that_kept_the_call_in_its_reasoning_field_loses_nothing() -> Non
     # With an answer after the reasoning the block was closed: the call was a draft.
     turn = _server_turn("Maybe " + WEATHER, "It is sunny.")
     assert turn.result.tool_calls == [] and turn.result.content == "It is sunny."
+
+
+def test_terminal_chat_prints_the_parser_note(capsys) -> None:
+    from smol_tools.terminal_chat import _show
+
+    _show(TurnComplete(parse_output("<think>plan\n" + WEATHER), None, "tool_calls", Usage()))
+    assert "reasoning was never closed" in capsys.readouterr().out
