@@ -155,7 +155,7 @@ def _screen(result: ParseResult, max_calls: int) -> tuple[ParseResult, int]:
             errors.append(CallError(clean_text(call.raw), f"tool call {clean_text(call.name)!r}: {problem}"))
     errors += [CallError(clean_text(e.raw), clean_text(e.message)) for e in result.errors]
     notes = list(result.notes)
-    limit = max(max_calls, 0)
+    limit = max(max_calls, 1)  # at least one, so a capped round is never taken for an answer
     skipped = max(len(calls) + len(errors) - limit, 0)
     if skipped:
         calls = calls[:limit]

@@ -71,7 +71,8 @@ def test_parse_prints_the_result_object(extra: list[str]) -> None:
     result = run_cli("parse", *extra, stdin=OUTPUT)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"reasoning", "content", "tool_calls", "errors"}
+    assert set(data) == {"reasoning", "content", "tool_calls", "errors", "notes"}
+    assert data["notes"] == []
     assert data["reasoning"] == "weather needed"
     assert data["content"] == "Checking."
     assert data["tool_calls"] == [{"name": "get_weather", "arguments": {"city": "Paris"}}]
