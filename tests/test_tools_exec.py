@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from smol_tools.tools import ToolRegistry, ToolResult, ToolSession, ToolSettings, default_registry
-from smol_tools.tools.sandbox import _process_uids, network_isolation_available, running_as_root
+from smol_tools.tools import sandbox
+from smol_tools.tools.sandbox import _process_uids, network_isolation_available, private_world_available
+from smol_tools.tools.sandbox import running_as_root, seccomp_available
 
 DEDICATED_UID = running_as_root()  # as root, each session's code runs under its own uid
 
@@ -211,7 +213,204 @@ def test_sessions_cannot_reach_each_other(registry, tmp_path):
         python(registry, second, "print('claim the workspace')")
         assert first.sandbox_uid is None and second.sandbox_uid is not None
         _, payload = python(registry, first, f"print(open({str(second.workspace / 'private.txt')!r}).read())")
-        assert "PermissionError" in payload["stderr"] and "second's data" not in payload["stdout"]
+        # Another uid's 0700 workspace; with a private world, /tmp does not even hold it.
+        refused = "PermissionError" in payload["stderr"] or (
+            private_world_available() and "FileNotFoundError" in payload["stderr"])
+        assert refused and "second's data" not in payload["stdout"], payload
         assert first.sandbox_uid != second.sandbox_uid
     finally:
         second.cleanup()
+
+
+
+# --- issue 15 §4: scratch space, unix sockets, zombies, root -------------------------------------
+
+PRIVATE_WORLD = DEDICATED_UID and private_world_available()
+needs_private_world = pytest.mark.skipif(not PRIVATE_WORLD, reason="needs root with CAP_SYS_ADMIN for mount/PID namespaces")
+
+
+def _host_world_writable_dirs() -> list[str]:
+    """Directories any uid may write on this machine (where sandboxed code could leave files)."""
+    found = {"/tmp", "/var/tmp", "/dev/shm"}
+    for top in ("/", "/var", "/run", "/dev", "/usr", "/opt", "/srv", "/home", "/etc", "/var/lib", "/var/cache"):
+        try:
+            entries = list(os.scandir(top))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False) and entry.stat().st_mode & 0o002:
+                    found.add(entry.path)
+            except OSError:
+                pass
+    return sorted(d for d in found if os.path.isdir(d) and not d.startswith(("/proc", "/sys")))
+
+
+@needs_private_world
+def test_nothing_outside_the_workspace_is_writable_and_scratch_is_private(registry, tmp_path):
+    session = make_session(tmp_path, code_scratch_mb=8)
+    marker = f"smol-probe-{os.getpid()}-{time.monotonic_ns()}"
+    targets = _host_world_writable_dirs() + ["/", "/etc", "/usr", "/var", "/root", str(session.workspace.parent)]
+    script = "; ".join(f"(echo x > {d}/{marker} && echo wrote {d}) 2>/dev/null" for d in targets)
+    _, payload = shell(registry, session, script + f"; echo in-workspace > {marker}; ls /tmp /var/tmp /dev/shm")
+    # Only the private scratch (/tmp, /var/tmp, /dev/shm: one tmpfs) took the writes...
+    wrote = {line.split(" ", 1)[1] for line in payload["stdout"].splitlines() if line.startswith("wrote ")}
+    assert wrote <= {"/tmp", "/var/tmp", "/dev/shm"}, wrote
+    # ...and none of them reached the machine's directories.
+    for directory in targets:
+        assert not os.path.exists(os.path.join(directory, marker)), f"{directory} got a file from sandboxed code"
+    assert (session.workspace / marker).read_text() == "in-workspace\n"
+    # The scratch area is per run: the next run (or another session) starts with it empty.
+    _, payload = shell(registry, session, f"ls -a /tmp /var/tmp /dev/shm | grep -c {marker} || true")
+    assert payload["stdout"].strip() == "0"
+
+
+@needs_private_world
+def test_scratch_is_size_limited(registry, tmp_path):
+    """64 MB into RAM-backed /dev/shm used to succeed (not bounded by the address-space limit)."""
+    session = make_session(tmp_path, code_scratch_mb=8, code_max_file_mb=64)
+    code = "data = b'x' * (1 << 20)\nwith open('/dev/shm/fill', 'wb') as f:\n    for i in range(64):\n        f.write(data)\n        f.flush()\nprint('wrote 64 MB')"
+    result, payload = python(registry, session, code)
+    assert result.is_error and "No space left on device" in payload["stderr"], payload
+    assert "wrote 64 MB" not in payload["stdout"]
+    _, payload = shell(registry, session, "df -k /tmp | tail -1")
+    assert int(payload["stdout"].split()[1]) <= 8 * 1024
+
+
+@needs_private_world
+def test_code_sees_only_its_own_processes(registry, session):
+    _, payload = shell(registry, session, f"ls /proc | grep -c '^[0-9]'; test -e /proc/{os.getpid()}/environ && echo visible || echo hidden")
+    count, visibility = payload["stdout"].split()
+    assert int(count) < 10 and visibility == "hidden"
+
+
+def _unix_listener(directory: Path) -> tuple[socket.socket, str]:
+    """A socket another process opened under a world-searchable directory, writable by all."""
+    directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+    directory.chmod(0o755)
+    path = str(directory / "service.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    os.chmod(path, 0o777)
+    listener.listen(4)
+    listener.settimeout(0.5)
+    return listener, path
+
+
+@pytest.mark.skipif(not seccomp_available(), reason="seccomp filter unavailable on this architecture/kernel")
+def test_unix_sockets_are_unreachable(registry, session):
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp(prefix="smol-sock-", dir="/tmp"))
+    directory.chmod(0o755)
+    listener, path = _unix_listener(directory / "run")
+    abstract = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    abstract.bind(f"\0smol-tools-test-{os.getpid()}")
+    abstract.listen(4)
+    abstract.settimeout(0.5)
+    code = (
+        "import socket\n"
+        f"for address in ({path!r}, {chr(0) + f'smol-tools-test-{os.getpid()}'!r}):\n"
+        "    try:\n"
+        "        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+        "        s.connect(address)\n"
+        "        print('connected')\n"
+        "    except OSError as error:\n"
+        "        print('blocked', error.errno)\n"
+    )
+    try:
+        _, payload = python(registry, session, code)
+        connections = []
+        for server in (listener, abstract):
+            try:
+                connections.append(server.accept())
+            except (TimeoutError, OSError):
+                pass
+    finally:
+        listener.close()
+        abstract.close()
+        os.unlink(path)
+    assert "connected" not in payload["stdout"] and not connections, payload
+    assert payload["stdout"].split() == ["blocked", "13", "blocked", "13"]  # EACCES from the filter
+    # socketpair (no address, reaches nothing) keeps working: multiprocessing pipes rely on it.
+    _, payload = python(registry, session, "import socket\na, b = socket.socketpair()\na.send(b'ok')\nprint(b.recv(2).decode())")
+    assert payload["stdout"] == "ok\n"
+
+
+def _zombies_of(uid: int) -> int:
+    count = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                status = Path(f"/proc/{name}/status").read_text()
+            except OSError:
+                continue
+            if "\nState:\tZ" in status and f"\nUid:\t{uid}\t" in status:
+                count += 1
+    return count
+
+
+@pytest.mark.parametrize("world", ["private", "plain"])
+def test_one_run_at_the_process_cap_cannot_deny_the_next(registry, tmp_path, monkeypatch, world):
+    """Runs that fill the process cap leave no zombies: each next run forks as many again."""
+    if world == "private" and not PRIVATE_WORLD:
+        pytest.skip("needs root with CAP_SYS_ADMIN for mount/PID namespaces")
+    if world == "plain":
+        monkeypatch.setattr(sandbox, "private_world_available", lambda: False)
+    session = make_session(tmp_path, code_max_processes=8)
+    for attempt in range(3):
+        _, payload = python(registry, session, FORK_PROBE)
+        lines = payload["stdout"].splitlines()
+        assert lines and lines[0].startswith("refused"), (attempt, payload)
+        assert int(lines[1].split()[1]) >= 5, f"run {attempt} could fork only {lines[1]}"
+    uid = session.sandbox_uid if session.sandbox_uid is not None else os.getuid()
+    if session.sandbox_uid is not None:
+        assert _zombies_of(uid) == 0
+
+
+def test_background_children_are_reaped_in_the_plain_world(registry, tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox, "private_world_available", lambda: False)
+    session = make_session(tmp_path, code_timeout_s=3)
+    started = time.monotonic()
+    result, payload = shell(registry, session, "(setsid sleep 60 &) ; sleep 60 & echo started")
+    assert payload["stdout"] == "started\n" and time.monotonic() - started < 3
+    assert result.data["sandbox"]["private_filesystem"] is False
+    assert result.data["sandbox"]["unix_sockets_blocked"] is seccomp_available()
+
+
+@pytest.mark.skipif(not running_as_root(), reason="the refusal is for a server running as root")
+@pytest.mark.parametrize("uids", [None, range(0)])
+def test_code_never_runs_as_root(registry, tmp_path, uids):
+    session = make_session(tmp_path, code_sandbox_uids=uids)
+    for name, arguments in (("execute_python", {"code": "open('ran', 'w')"}), ("shell_command", {"command": "touch ran"})):
+        result = registry.execute(name, arguments, session)
+        message = json.loads(result.content)["error"]
+        assert result.is_error and "refusing to run code as root" in message and "code_sandbox_uids" in message
+    assert not (session.workspace / "ran").exists()
+
+
+def test_no_interpreter_message_names_a_safe_setting(registry, tmp_path, monkeypatch):
+    if not running_as_root():
+        pytest.skip("the interpreter search runs only for a dedicated sandbox uid (root)")
+    import smol_tools.tools.code as code_tool
+
+    monkeypatch.setattr(code_tool, "unprivileged_python", lambda: None)
+    session = make_session(tmp_path)
+    message = json.loads(registry.execute("execute_python", {"code": "print(1)"}, session).content)["error"]
+    assert "code_python" in message and "code_sandbox_uids=None" not in message
+
+
+def test_an_abandoned_call_kills_its_process(registry, tmp_path):
+    """The agent's tool deadline (tool_deadline.call_with_deadline) ends the sandboxed process
+    too, not just the wait: the session's next run starts at once."""
+    from smol_tools.tool_deadline import ToolDeadlineExceeded, call_with_deadline
+
+    session = make_session(tmp_path, code_timeout_s=20)
+    started = time.monotonic()
+    with pytest.raises(ToolDeadlineExceeded):
+        call_with_deadline(lambda: python(registry, session, "import time\ntime.sleep(3)\nopen('late', 'w')"), 0.5)
+    assert time.monotonic() - started < 1.5
+    _, payload = python(registry, session, "print('next')")  # waits for the sandbox lock
+    assert payload["stdout"] == "next\n" and time.monotonic() - started < 3.5
+    time.sleep(3)
+    assert not (session.workspace / "late").exists()

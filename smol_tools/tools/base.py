@@ -43,10 +43,11 @@ class ToolSettings:
     code_max_output_bytes: int = 32_000  # per stream (stdout, stderr)
     code_max_processes: int = 32  # RLIMIT_NPROC headroom above what the uid already runs
     code_max_file_mb: int = 16  # RLIMIT_FSIZE: the largest file the code may write
+    code_scratch_mb: int = 64  # the run's private /tmp (a tmpfs, in RAM), where namespaces are available
     code_python: str | None = None  # interpreter for execute_python (None: pick one, see sandbox)
     # As root, sandboxed code runs under a fresh unprivileged uid from this range (one per
     # session), which makes RLIMIT_NPROC effective and keeps sessions out of each other's
-    # workspaces. None keeps the server's uid.
+    # workspaces. None (or empty) is refused while the server runs as root: code never runs as root.
     code_sandbox_uids: range | None = DEFAULT_SANDBOX_UIDS
     code_isolate_network: bool = True  # give sandboxed code an empty network namespace if possible
 

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import stat
 import sys
-from pathlib import Path
 
 from .base import Tool, ToolError, ToolResult, ToolSession, error_result, json_result
-from .sandbox import SandboxLimits, run_sandboxed, session_uid
+from .sandbox import SandboxLimits, run_sandboxed, session_uid, unprivileged_python
 
 _ENABLE_HINT = "The server operator can enable it with ToolSettings(allow_code_execution=True)."
 
@@ -26,21 +22,8 @@ def _limits(session: ToolSession) -> SandboxLimits:
         max_output_bytes=settings.code_max_output_bytes,
         max_processes=settings.code_max_processes,
         max_file_bytes=settings.code_max_file_mb * 1024 * 1024,
+        scratch_bytes=settings.code_scratch_mb * 1024 * 1024,
     )
-
-
-def _usable_by_anyone(path: str) -> bool:
-    """Whether a uid with no special rights can execute `path` (every directory on the way
-    must be searchable by others, the file readable and executable by others)."""
-    real = Path(os.path.realpath(path))
-    try:
-        for directory in real.parents:
-            if not os.stat(directory).st_mode & stat.S_IXOTH:
-                return False
-        mode = os.stat(real).st_mode
-    except OSError:
-        return False
-    return bool(mode & stat.S_IXOTH and mode & stat.S_IROTH)
 
 
 def sandbox_python(session: ToolSession) -> str:
@@ -48,16 +31,16 @@ def sandbox_python(session: ToolSession) -> str:
     can run it, else a system python3 (ours may live under a private home directory)."""
     if session.settings.code_python:
         return session.settings.code_python
-    if session_uid(session) is None or _usable_by_anyone(sys.executable):
+    if session_uid(session) is None:
         return sys.executable
-    for directory in ("/usr/local/bin", "/usr/bin", "/bin"):
-        candidate = shutil.which("python3", path=directory)
-        if candidate and _usable_by_anyone(candidate):
-            return candidate
-    raise ToolError(
-        "no Python interpreter is usable by the unprivileged sandbox user; the operator can set "
-        "ToolSettings.code_python, or code_sandbox_uids=None to run code as the server user"
-    )
+    python = unprivileged_python()
+    if python is None:
+        raise ToolError(
+            "no Python interpreter is usable by the unprivileged sandbox user; the operator can set "
+            "ToolSettings.code_python to an interpreter every user may execute (e.g. /usr/bin/python3), "
+            "or make this one world-readable and world-executable"
+        )
+    return python
 
 
 def _run(argv: list[str], session: ToolSession) -> ToolResult:
