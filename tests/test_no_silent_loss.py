@@ -13,6 +13,8 @@ import os
 from typing import Any, Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smol_tools.agent import Agent, AgentConfig, AgentFinished, ToolOutcome, ToolResultReady
 from smol_tools.app.render import render_turn
@@ -164,6 +166,31 @@ def test_session_survives_an_escaped_code_point_in_a_call(escape: str) -> None:
     assert events[-1].reason == "answer"
     for result in tool_results(events):
         json.dumps(result.outcome.content, ensure_ascii=False).encode("utf-8")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.integers(0xD800, 0xDFFF), st.integers(0, 0x10FFFF)),
+       st.sampled_from(["value", "key", "name", "string_arguments", "raw_value", "raw_content", "raw_reasoning"]))
+def test_session_survives_any_code_point(code_point: int, where: str) -> None:
+    """Any code point json.loads can produce (every one, lone surrogates included), escaped or
+    raw, anywhere in the output: the round ends cleanly and the next prompt encodes."""
+    char = chr(code_point)
+    escaped = json.dumps(char)[1:-1]  # \uXXXX (or \" ...) as a model writes it
+    body = {
+        "value": '{"name": "get_weather", "arguments": {"city": "a%sb"}}' % escaped,
+        "key": '{"name": "get_weather", "arguments": {"c%s": "x"}}' % escaped,
+        "name": '{"name": "get%s", "arguments": {}}' % escaped,
+        "string_arguments": '{"name": "get_weather", "arguments": "{\\"city\\": \\"%s\\"}"}'
+                            % escaped.replace("\\", "\\\\"),
+        "raw_value": '{"name": "get_weather", "arguments": {"city": "a%sb"}}' % char,
+    }.get(where, '{"name": "get_weather", "arguments": {"city": "x"}}')
+    reasoning = f"r{char}r" if where == "raw_reasoning" else "r"
+    content = f"c{char}c" if where == "raw_content" else "c"
+    output = f"{reasoning}</think>\n\n{content}\n<tool_call>\n{body}\n</tool_call>"
+    messages, events, calls = run_agent([output, "</think>\n\nDone.<|im_end|>"])
+    assert isinstance(events[-1], AgentFinished) and events[-1].reason == "answer"
+    for name, arguments in calls:
+        assert invalid_text_in(name) is None and invalid_text_in(arguments) is None
 
 
 def test_session_survives_raw_surrogates_in_text_results_and_file_names(tmp_path) -> None:

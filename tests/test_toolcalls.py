@@ -406,7 +406,14 @@ def test_char_by_char_streaming_is_linear_vs_one_shot() -> None:
     assert ratio < 50  # a re-parse of the buffer per chunk would be > 1000x
 
 
-@pytest.mark.parametrize("make", [realistic_output, lambda n: "word " * (n // 5)], ids=["mixed", "plain"])
+def unclosed_reasoning_output(n: int) -> str:
+    """Reasoning that never closes, with a call early: the rest is held until the end decides."""
+    call = '<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call>'
+    return "<think>plan " + call + ("more " + call) * (n // 60)
+
+
+@pytest.mark.parametrize("make", [realistic_output, lambda n: "word " * (n // 5), unclosed_reasoning_output],
+                         ids=["mixed", "plain", "unclosed-reasoning"])
 def test_char_by_char_streaming_scales_linearly(make) -> None:
     # One-shot plain text is a single str.find, so compare streaming with itself at 4x size.
     small, large = make(50_000), make(200_000)
