@@ -7,8 +7,9 @@ can continue from it. Bad calls never crash the loop: unknown tools, invalid JSO
 violations, tool exceptions and timeouts all become error results the model can read.
 
 Nothing enters the history that could break a later turn: model text, call arguments and tool
-results are valid Unicode (`safe_text`), numbers are finite, every error text is bounded, and
-at most `max_calls_per_round` calls are handled per round (the rest get one error result).
+results are valid Unicode, numbers are finite, every error text is bounded, and at most
+`max_calls_per_round` calls are handled per round (the rest get one error result): see
+`history_guard`.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ import jsonschema
 
 from .backends.base import Backend, BackendError, CancelToken, SamplingParams, TurnComplete
 from .chat_format import render_prompt
-from .safe_text import bound_text, clean_text, clean_value, invalid_text_in
+from .history_guard import error_json as _error_json
+from .history_guard import safe_result_text, screen_turn
+from .safe_text import bound_text, clean_text
 from .tool_deadline import ToolDeadlineExceeded, call_with_deadline
-from .toolcalls import CallError, ContentDelta, ParseResult, ReasoningDelta, ToolCall, ToolCallCompleted
+from .toolcalls import CallError, ContentDelta, ReasoningDelta, ToolCall, ToolCallCompleted
 from .toolcalls import ToolCallFailed, ToolCallStarted
 
 ContextPolicy = Literal["stop", "drop_oldest"]
@@ -116,57 +119,6 @@ def _schema_problems(schema: Mapping[str, Any], arguments: Any) -> list[str]:
     return problems
 
 
-ERROR_RESULT_LIMIT = 2000  # characters of one error result, all problems together
-
-
-def _error_json(message: str) -> str:
-    return json.dumps({"error": bound_text(clean_text(message), ERROR_RESULT_LIMIT)}, ensure_ascii=False)
-
-
-def _safe_outcome(outcome: ToolOutcome) -> ToolOutcome:
-    """What a tool returned, as history text: valid Unicode (a file name that is not UTF-8
-    decodes to lone surrogates) and, for an error, bounded."""
-    content = clean_text(outcome.content) if isinstance(outcome.content, str) else str(outcome.content)
-    if outcome.is_error and len(content) > ERROR_RESULT_LIMIT:
-        try:
-            payload = json.loads(content)
-        except ValueError:
-            payload = None
-        if isinstance(payload, dict):
-            payload = {k: bound_text(v) if isinstance(v, str) else v for k, v in payload.items()}
-            content = json.dumps(payload, ensure_ascii=False)
-        if len(content) > ERROR_RESULT_LIMIT:
-            content = _error_json(content)
-    return ToolOutcome(content, outcome.is_error, outcome.data)
-
-
-def _screen(result: ParseResult, max_calls: int) -> tuple[ParseResult, int]:
-    """The turn as it may enter the history, and how many blocks were left over the cap.
-
-    Calls from any backend (a server parses some itself) are checked here too: a value that
-    is not valid text or a finite number turns the call into an error the model reads."""
-    calls: list[ToolCall] = []
-    errors: list[CallError] = []
-    for call in result.tool_calls:
-        problem = invalid_text_in(call.name) or invalid_text_in(call.arguments)
-        if problem is None:
-            calls.append(call)
-        else:
-            errors.append(CallError(clean_text(call.raw), f"tool call {clean_text(call.name)!r}: {problem}"))
-    errors += [CallError(clean_text(e.raw), clean_text(e.message)) for e in result.errors]
-    notes = list(result.notes)
-    limit = max(max_calls, 1)  # at least one, so a capped round is never taken for an answer
-    skipped = max(len(calls) + len(errors) - limit, 0)
-    if skipped:
-        calls = calls[:limit]
-        errors = errors[: limit - len(calls)]
-        notes.append(f"{skipped} of {skipped + limit} tool calls in this round were not run "
-                     f"(at most {limit} per round)")
-    reasoning = clean_text(result.reasoning) if result.reasoning else result.reasoning
-    return replace(result, reasoning=reasoning, content=clean_text(result.content), tool_calls=calls,
-                   errors=errors, notes=notes), skipped
-
-
 class Agent:
     """Runs tool rounds for one session over `backend`.
 
@@ -206,7 +158,7 @@ class Agent:
                         enable_thinking=self.config.enable_thinking, session_id=self.session_id,
                         cancel=cancel):
                     if isinstance(event, TurnComplete):
-                        screened, skipped = _screen(event.result, self.config.max_calls_per_round)
+                        screened, skipped = screen_turn(event.result, self.config.max_calls_per_round)
                         event = complete = replace(event, result=screened)
                     yield event
             except BackendError as exc:
@@ -321,7 +273,8 @@ class Agent:
                         f"{call.name} timed out after {self.config.tool_timeout_s:g}s"), True)
         except Exception as exc:  # a tool's own failure is a result for the model, not a crash
             outcome = ToolOutcome(_error_json(f"{call.name} failed: {type(exc).__name__}: {exc}"), True)
-        return _safe_outcome(outcome), time.perf_counter() - started, manual
+        outcome = ToolOutcome(safe_result_text(outcome.content, outcome.is_error), outcome.is_error, outcome.data)
+        return outcome, time.perf_counter() - started, manual
 
     # -- context ----------------------------------------------------------------------------
     def _prompt_tokens(self, messages: list[dict[str, Any]]) -> int:
