@@ -14,7 +14,6 @@ results are valid Unicode, numbers are finite, every error text is bounded, and 
 
 from __future__ import annotations
 
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
