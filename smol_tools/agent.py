@@ -158,7 +158,8 @@ class Agent:
                         cancel=cancel):
                     if isinstance(event, TurnComplete):
                         screened, skipped = screen_turn(event.result, self.config.max_calls_per_round)
-                        event = complete = replace(event, result=screened)
+                        raw = clean_text(event.raw) if event.raw else event.raw  # the app exports it
+                        event = complete = replace(event, result=screened, raw=raw)
                     yield event
             except BackendError as exc:
                 yield AgentFinished("error", str(exc))

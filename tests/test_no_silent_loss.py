@@ -219,6 +219,8 @@ def test_session_survives_raw_surrogates_in_text_results_and_file_names(tmp_path
     assert "U+DC80" in refused and "lone surrogate" in refused
     assert sorted(os.listdir(session_tools.workspace)) == [b"bad\xff.txt".decode("utf-8", "surrogateescape")]
     assert results[2].outcome.content == "typed \ufffd result"
+    raws = [e.raw for e in events if isinstance(e, TurnComplete)]
+    assert raws[0].startswith("think \ufffd</think>")  # the exact text the app exports, as text
     strict_wire(chat.messages, chat.tool_schemas())
     # And the session goes on: one more turn, one more prompt, no UnicodeEncodeError.
     model.outputs = ["</think>\n\nStill here.<|im_end|>"]
