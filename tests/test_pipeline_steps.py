@@ -51,7 +51,7 @@ def test_converter_failure_is_reported_and_leaves_no_file(tmp_path: Path) -> Non
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["NoSuchModel"]}))
     _write_safetensors_header(tmp_path / "model.safetensors", ["x"])
     out = tmp_path / "out" / "model.gguf"
-    with pytest.raises(ConversionError, match="convert_hf_to_gguf.py failed"):
+    with pytest.raises(ConversionError, match="does not support the architecture 'NoSuchModel'"):
         convert_to_gguf(tmp_path, out, outtype="f16")
     assert not out.exists()
     assert list(out.parent.iterdir()) == []

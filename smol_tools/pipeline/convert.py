@@ -26,11 +26,12 @@ class UnknownPreTokenizerError(ConversionError):
     """The converter does not recognise the tokenizer's BPE pre-tokenizer (see --declare-pre)."""
 
 
-# What the vendored converter raises and logs (conversion/base.py, get_vocab_base_pre and
-# ModelBase.from_model_architecture); matched on its log because it runs in a child process.
+# What the vendored converter raises and logs (conversion/base.py: get_vocab_base_pre,
+# ModelBase.from_model_architecture; convert_hf_to_gguf.py: main); matched on its log because it
+# runs in a child process.
 _UNKNOWN_PRE = "BPE pre-tokenizer was not recognized"
 _CHKHSH = re.compile(r"chkhsh:\s*([0-9a-f]{64})")
-_UNKNOWN_ARCH = re.compile(r"Architecture '([^']+)' not supported")
+_UNKNOWN_ARCH = re.compile(r"Architecture '([^']+)' not supported|ERROR:hf-to-gguf:Model (\S+) is not supported")
 # The pre-tokenizer of Qwen3.5's tokenizer, which smol-tools-4b keeps.
 BASE_PRE_TOKENIZER = "qwen35"
 
@@ -101,7 +102,7 @@ def explain_failure(log: str, checkpoint: Path, returncode: int) -> ConversionEr
             f"otherwise a newer llama.cpp (llama-cpp-python) may know it. Nothing was converted.")
     if found := _UNKNOWN_ARCH.search(log):
         return ConversionError(
-            f"llama.cpp's converter does not support the architecture {found.group(1)!r} named in "
+            f"llama.cpp's converter does not support the architecture {found.group(1) or found.group(2)!r} named in "
             f"{checkpoint / 'config.json'}. smol-tools packages Qwen3.5 checkpoints "
             f"(Qwen3_5ForCausalLM); check that SOURCE is the model you meant, or update llama-cpp-python. "
             f"Nothing was converted.")
