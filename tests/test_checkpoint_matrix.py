@@ -181,8 +181,8 @@ def test_converter_failures_become_one_paragraph(tmp_path) -> None:
     assert "\n" not in str(error) and "Traceback" not in str(error)
     error = explain_failure("NotImplementedError: Architecture 'FooForCausalLM' not supported!", tmp_path, 1)
     assert "'FooForCausalLM'" in str(error) and "Qwen3_5ForCausalLM" in str(error) and "\n" not in str(error)
-    error = explain_failure("INFO:hf-to-gguf:Model architecture: Bar\nERROR:hf-to-gguf:Model Bar is not supported\n",
-                            tmp_path, 1)
+    log = "INFO:hf-to-gguf:Model architecture: Bar\nERROR:hf-to-gguf:Model Bar is not supported\n"
+    error = explain_failure(log, tmp_path, 1)
     assert "architecture 'Bar'" in str(error) and "\n" not in str(error)
     assert "exit 3" in str(explain_failure("something else", tmp_path, 3))  # unknown: the log tail
 

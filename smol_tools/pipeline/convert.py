@@ -101,8 +101,9 @@ def explain_failure(log: str, checkpoint: Path, returncode: int) -> ConversionEr
             f"re-run with --declare-pre {BASE_PRE_TOKENIZER} (or the base model's name in llama.cpp); "
             f"otherwise a newer llama.cpp (llama-cpp-python) may know it. Nothing was converted.")
     if found := _UNKNOWN_ARCH.search(log):
+        arch = found.group(1) or found.group(2)
         return ConversionError(
-            f"llama.cpp's converter does not support the architecture {found.group(1) or found.group(2)!r} named in "
+            f"llama.cpp's converter does not support the architecture {arch!r} named in "
             f"{checkpoint / 'config.json'}. smol-tools packages Qwen3.5 checkpoints "
             f"(Qwen3_5ForCausalLM); check that SOURCE is the model you meant, or update llama-cpp-python. "
             f"Nothing was converted.")
