@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import threading
 import time
@@ -329,7 +330,7 @@ def test_unix_sockets_are_unreachable(registry, session):
     finally:
         listener.close()
         abstract.close()
-        os.unlink(path)
+        shutil.rmtree(directory, ignore_errors=True)
     assert "connected" not in payload["stdout"] and not connections, payload
     assert payload["stdout"].split() == ["blocked", "13", "blocked", "13"]  # EACCES from the filter
     # socketpair (no address, reaches nothing) keeps working: multiprocessing pipes rely on it.
