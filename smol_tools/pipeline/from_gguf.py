@@ -41,7 +41,10 @@ class FromGgufPipeline(Pipeline):
     """A build whose GGUFs exist already: fetch -> template report -> retemplate -> the rest."""
 
     def start(self) -> None:
-        self.repo_id = self.opts.repo_id or self.opts.config.repo_id
+        """The refusals of Pipeline.start that apply without a checkpoint, then the output folder."""
+        from .provenance import ProvenanceError, check_base_model, check_publishable, default_repo_id
+
+        self.repo_id = self.opts.repo_id or default_repo_id(self.opts.name, self.opts.config)
         folder = Path(self.opts.source).expanduser()
         if not folder.is_dir():
             from huggingface_hub.utils import HFValidationError, validate_repo_id
@@ -51,6 +54,11 @@ class FromGgufPipeline(Pipeline):
             except HFValidationError:
                 raise PackageError(f"--from-gguf {self.opts.source!r}: neither a folder of GGUF files nor a "
                                    "Hub repo id (owner/name)") from None
+        try:  # a card must not name a guessed base model
+            check_base_model(self.opts.base_model)
+            check_publishable(self.opts.source, self.opts.base_model, publish=self.opts.publish)
+        except ProvenanceError as exc:
+            raise PackageError(str(exc)) from exc
         self.out.mkdir(parents=True, exist_ok=True)
 
     # ---- source: the published files --------------------------------------------------------
