@@ -264,10 +264,16 @@ def llama_server(quick: bool) -> list[Figure]:
     from tests.fixtures.tiny_gguf import ensure_tiny_gguf
 
     gguf = ensure_tiny_gguf("Q8_0")
+    # The managed server's arguments first (the figure); then llama-server's own defaults, the two
+    # eviction policies with a list short enough to fill in this session, no checkpoints (the
+    # anchor: today's cost), and the OpenAI endpoint (the server renders the prompt itself).
     variants = {"managed (" + " ".join(CHECKPOINT_ARGS) + ")": ("tokens", []),
-                "server defaults": ("tokens", ["--checkpoint-min-step", "8192", "--ctx-checkpoints", "32"]),
+                "llama-server defaults (--checkpoint-min-step 8192)": ("tokens", ["--checkpoint-min-step", "8192"]),
+                "--ctx-checkpoints 12 --checkpoint-min-step 8192": ("tokens", ["--ctx-checkpoints", "12",
+                                                                                 "--checkpoint-min-step", "8192"]),
+                "--ctx-checkpoints 12 --checkpoint-min-step 0": ("tokens", ["--ctx-checkpoints", "12"]),
                 "--ctx-checkpoints 0": ("tokens", ["--ctx-checkpoints", "0"]),
-                "OpenAI endpoint, managed": ("openai", [])}
+                "OpenAI endpoint (/v1/chat/completions), managed": ("openai", [])}
     if quick:
         variants = dict(list(variants.items())[:1])
     results = {label: _server_session(gguf, extra, kind) for label, (kind, extra) in variants.items()}

@@ -15,6 +15,17 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
+# Context checkpoints: llama-server's saved recurrent states for hybrid models, whose
+# linear-attention layers cannot be rolled back. It takes two per request (where the request's
+# new tokens start, and 4 tokens before the prompt's end); when a new user query re-renders the
+# previous exchange without its reasoning, the one 4 tokens before the end of that exchange's
+# first prompt is where it resumes. With the default `--checkpoint-min-step 8192`, a full list
+# (`--ctx-checkpoints`, 32) is thinned to checkpoints 8192 tokens apart, which deletes that one
+# with all but the oldest; 0 makes the list first-in-first-out, so it survives while a query takes fewer than
+# about 15 tool rounds (bench/bench_checkpoints.py measures both with a 12-checkpoint list).
+CHECKPOINT_ARGS: tuple[str, ...] = ("--checkpoint-min-step", "0")
+
+
 class LlamaServerError(RuntimeError):
     """llama-server did not start or answered with an error."""
 
@@ -27,7 +38,8 @@ def free_port() -> int:
 
 @dataclass
 class LlamaServer:
-    """A llama-server process serving one GGUF with `--jinja` (the embedded chat template)."""
+    """A llama-server process serving one GGUF with `--jinja` (the embedded chat template) and
+    CHECKPOINT_ARGS; `extra_args` come last, so they can override them."""
 
     model: Path
     binary: Path | None = None
@@ -50,7 +62,7 @@ class LlamaServer:
         self._log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)
         cmd = [str(self.binary), "-m", str(self.model), "--host", "127.0.0.1",
                "--port", str(self.port), "--jinja", "-c", str(self.ctx_size),
-               "--threads", str(self.threads or os.cpu_count() or 2), *self.extra_args]
+               "--threads", str(self.threads or os.cpu_count() or 2), *CHECKPOINT_ARGS, *self.extra_args]
         self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
