@@ -161,6 +161,19 @@ def in_process(quick: bool) -> list[Figure]:
     assert on.answers == off.answers and on.calls == off.calls, "checkpoints changed an answer"
     figure.details = {"checkpoints": on.summary(), "no_checkpoints": off.summary(), "memory": memory,
                       "answers_identical": True}
+    timing = ""
+    if not quick:  # what it saves in time where a token costs something: the heavy twin
+        from .heavy_twin import ensure_heavy_twin
+
+        twin_off, _ = _in_process_session(ensure_heavy_twin(), 0, "twin-off")
+        twin_on, _ = _in_process_session(ensure_heavy_twin(), 4, "twin-on")
+        assert twin_on.answers == on.answers == twin_off.answers, "the heavy twin answered differently"
+        seconds = {"checkpoints": sum(twin_on.seconds[1:]), "no_checkpoints": sum(twin_off.seconds[1:])}
+        figure.details["heavy_twin"] = {"checkpoints": twin_on.summary(), "no_checkpoints": twin_off.summary(),
+                                        "prompt_seconds_queries_2_5": seconds}
+        timing = (f" On the heavy twin (same answers, a realistic cost per token) the first rounds of queries 2-5 "
+                  f"took {seconds['checkpoints']:.2f} s of prompt processing with checkpoints and "
+                  f"{seconds['no_checkpoints']:.2f} s without (ratios {twin_on.summary()['per_query']}).")
     figure.notes = [
         f"Tiny Q8_0 GGUF, one thread. Per new query, evaluated ÷ required: {on.summary()['per_query']} "
         f"(evaluated {on.evaluated[1:]} of prompts {on.prompt_tokens[1:]}); without checkpoints "
@@ -170,7 +183,7 @@ def in_process(quick: bool) -> list[Figure]:
         "llama.cpp's perf counters, equal to the tokens passed to llama-cpp-python's `eval` "
         f"({memory['decoded_first_rounds'][1:]}). Answers and calls are identical with and without checkpoints. "
         f"Memory: {memory['checkpoints']} checkpoints kept (4 per session by default) of "
-        f"{memory['bytes_each']} bytes each."]
+        f"{memory['bytes_each']} bytes each." + timing]
     return [figure]
 
 
