@@ -98,6 +98,9 @@ def test_card_modelfiles_and_upload_plan(built) -> None:
     assert not [name for name in result.plan.files if name.startswith(("source", "build"))]
     card = (out / "README.md").read_text(encoding="utf-8")
     assert f"{NAME}-q8_0.gguf" in card
+    # Someone else converted these files: the card says they were retemplated, not converted here.
+    assert "Not converted here" in card and "converter and quantizer" not in card
+    assert f"[{REPO}](https://huggingface.co/{REPO}) at commit" in card
 
 
 def test_a_quant_the_repo_lacks_is_refused_with_the_list(built, tmp_path) -> None:

@@ -66,6 +66,12 @@ def _file_table(ci: CardInput) -> str:
 
 
 def _source_line(source: dict[str, Any], base_model: str | None) -> str:
+    if source.get("from_gguf"):
+        where = (f"[{source['repo_id']}](https://huggingface.co/{source['repo_id']}) at commit "
+                 f"`{source['revision']}`" if source.get("kind") == "hub" else "a local folder")
+        return (f"Not converted here: these are the GGUF files published in {where}, with their "
+                "tensors copied unchanged and only the metadata rewritten (smol-tools chat "
+                "template, stop tokens, sampling defaults).")
     if source.get("kind") == "hub":
         return (f"Converted from [{source['repo_id']}](https://huggingface.co/{source['repo_id']}) "
                 f"at commit `{source['revision']}`.")
@@ -79,9 +85,11 @@ def _model_line(ci: CardInput) -> str:
     what = (f"[{ci.base_model}](https://huggingface.co/{ci.base_model})" if ci.base_model
             else "a local checkpoint whose Hub repo was not given (`--base-model`)")
     names = ", ".join(f"`{f.kind}`" for f in ci.files)
+    made = ("checked and retemplated" if ci.source.get("from_gguf")
+            else "made with llama.cpp's converter and quantizer")
     return (f"GGUF quantizations of {what}, a 4B tool-calling model with a "
-            f"{ci.context_length:,}-token context, made with llama.cpp's converter and quantizer by "
-            f"the smol-tools packaging pipeline. {_source_line(ci.source, ci.base_model)} "
+            f"{ci.context_length:,}-token context, {made} by the smol-tools packaging pipeline. "
+            f"{_source_line(ci.source, ci.base_model)} "
             f"Available: {names}.")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from ..chat_format import load_template
 from ..gguf_doctor import TemplateCheck, diagnose
@@ -143,6 +144,10 @@ class FromGgufPipeline(Pipeline):
                            else "the files carry no MTP tensors")
 
     # ---- the files ----------------------------------------------------------------------------
+
+    def card_source_extra(self) -> dict[str, Any]:
+        # These files were converted by someone else; the card must not claim our conversion.
+        return {"from_gguf": True}
 
     def provenance(self) -> dict[str, tuple[int, object]]:
         """The general.* keys a converted build gets (metadata.MetadataSpec), as retemplate fields."""

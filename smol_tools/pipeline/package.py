@@ -468,6 +468,10 @@ class Pipeline:
             self._context_length = found or load_params().context_length
         return self._context_length
 
+    def card_source_extra(self) -> dict[str, Any]:
+        """What the card's source line adds to the fetch manifest (a GGUF build says so)."""
+        return {}
+
     def default_quant(self) -> str:
         """The type the card's usage lines name: Q4_K_M if it made it, else the smallest quant."""
         kinds = [f.kind for f in self.files if f.publishable and f.kind not in ("BF16", "F16")]
@@ -476,7 +480,7 @@ class Pipeline:
     def card(self, imatrix: Path | None, memory: tuple[str, list[Any], str | None],
              ollama: list[str], mtp_note: str | None = None, eval_note: str = "") -> None:
         cfg = self.opts.config
-        source = self.source_info.manifest()
+        source = self.source_info.manifest() | self.card_source_extra()
         base = card_base_model(self.source_info.kind, self.source_info.repo_id, self.opts.base_model)
         imatrix_note = ""
         if imatrix is not None:
