@@ -19,13 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Literal, Mapping, Sequence, Union
 
-import jsonschema
-
 from .backends.base import Backend, BackendError, CancelToken, SamplingParams, TurnComplete
 from .chat_format import render_prompt
 from .history_guard import error_json as _error_json
 from .history_guard import safe_result_text, screen_turn
 from .safe_text import bound_text, clean_text
+from .schema_regex import bounded_validator
 from .tool_deadline import ToolDeadlineExceeded, call_with_deadline
 from .toolcalls import CallError, ContentDelta, ReasoningDelta, ToolCall, ToolCallCompleted
 from .toolcalls import ToolCallFailed, ToolCallStarted
@@ -109,7 +108,7 @@ class AgentConfig:
 
 
 def _schema_problems(schema: Mapping[str, Any], arguments: Any) -> list[str]:
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = bounded_validator(schema)  # visitor schemas: regexes in linear time
     problems = []
     for error in sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path)):
         where = "/".join(str(p) for p in error.absolute_path) or "(arguments)"

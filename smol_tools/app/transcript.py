@@ -13,12 +13,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Mapping, Sequence
 
-from jsonschema import Draft202012Validator
 
 from ..agent import AgentFinished, ContextStatus, RoundStarted, ToolCallChecked, ToolResultReady
 from ..backends.base import TurnComplete
 from ..backends.messages import arguments_object
 from ..backends.server_stream import canonical_call_text
+from ..schema_regex import bounded_validator
 from ..toolcalls import ContentDelta, ReasoningDelta, ToolCallCompleted, ToolCallFailed, ToolCallStarted
 
 CallStatus = Literal["streaming", "parsed", "running", "waiting", "done", "cut"]
@@ -256,7 +256,7 @@ def _schema_check(call: CallRecord, schemas: Mapping[str, Any]) -> None:
     if call.name not in schemas:
         call.schema_ok, call.problems = False, [f"unknown tool {call.name!r}"]
         return
-    validator = Draft202012Validator(schemas[call.name])
+    validator = bounded_validator(schemas[call.name])  # imported schemas: linear-time regexes
     call.problems = [f"{'/'.join(str(p) for p in e.absolute_path) or '(arguments)'}: {e.message}"
                      for e in validator.iter_errors(call.arguments)]
     call.schema_ok = not call.problems
