@@ -94,7 +94,7 @@ def test_doctor_verdict_and_report(variants, capsys, name: str) -> None:
     assert report["stops"] == [{"text": "<|im_end|>", "id": im_end, "ends_generation": True},
                                {"text": "<|endoftext|>", "id": endoftext, "ends_generation": True}]
     assert report["mtp_layers"] == 0 and report["mtp_tensors"] == []
-    assert report["sampling"] == {}  # our pipeline does not write general.sampling.* (yet)
+    assert report["sampling"] == {}  # the converter alone writes none; the pipeline's metadata step does (test_sampling_defaults.py)
     template = report["template"]
     if name == "ours":
         assert template["status"] == "ours" and report["problems"] == []

@@ -132,6 +132,8 @@ def test_metadata_of_every_published_file(built) -> None:
         assert field("general.quantized_by") == "enfuse"
         assert field("general.base_model.count") == 1
         assert field("general.base_model.0.repo_url") == "https://huggingface.co/Qwen/Qwen3.5-4B"
+        assert field("general.sampling.temp") == pytest.approx(load_params().sampling["temperature"])
+        assert field("general.sampling.top_k") == load_params().sampling["top_k"]
         if f.imatrix:
             # Relative names only: no local folder leaks into a published file.
             assert field("quantize.imatrix.file") == f"{NAME}.imatrix.gguf"

@@ -1,5 +1,7 @@
-"""Check and fix GGUF metadata with the `gguf` package: the chat template, the stop-token ids
-and general.* (name, base model, license, quantized_by).
+"""Check and fix GGUF metadata with the `gguf` package: the chat template, the stop-token ids,
+general.* (name, base model, license, quantized_by) and the `general.sampling.*` defaults
+(templates/params.json; the key names llama.cpp reads, see gguf_doctor.SAMPLING_KEYS), so
+`llama-server -m FILE` samples as we intend with no flags.
 
 Fixing rewrites the file with gguf's own `gguf_new_metadata.copy_with_new_metadata` (tensor
 data copied verbatim, new key/values), to a `.partial` name renamed into place: never a
@@ -7,11 +9,13 @@ re-conversion, never a half-written file."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..chat_format import load_params
+from ..gguf_doctor import expected_sampling
 from .atomic import atomic_output
 
 HF = "https://huggingface.co"
@@ -84,7 +88,15 @@ def expected_fields(reader, spec: MetadataSpec) -> dict[str, Any]:
     fields: dict[str, Any] = {k: (GGUFValueType.STRING, v) for k, v in spec.string_fields().items()}
     fields["general.base_model.count"] = (GGUFValueType.UINT32, 1)
     fields |= {k: (GGUFValueType.UINT32, v) for k, v in _token_ids(reader).items()}
+    fields |= {k: (GGUFValueType(t), v) for k, (t, v) in expected_sampling().items()}
     return fields
+
+
+def _same(actual: Any, expected: Any) -> bool:
+    # Sampling values are stored as float32: 0.1 reads back as 0.10000000149..., which is ours.
+    if isinstance(expected, float) and isinstance(actual, (int, float)) and not isinstance(actual, bool):
+        return math.isclose(actual, expected, rel_tol=1e-6, abs_tol=1e-7)
+    return actual == expected
 
 
 def _actual(reader, key: str) -> Any:
@@ -98,7 +110,7 @@ def check_metadata(path: Path, spec: MetadataSpec) -> list[Mismatch]:
     reader = GGUFReader(path)
     return [Mismatch(key, value, _actual(reader, key))
             for key, (_, value) in expected_fields(reader, spec).items()
-            if _actual(reader, key) != value]
+            if not _same(_actual(reader, key), value)]
 
 
 def fix_metadata(path: Path, spec: MetadataSpec) -> list[Mismatch]:
