@@ -22,12 +22,20 @@ from typing import Any
 
 import pytest
 
-from tests.test_app_support import app_server, call, client, fake_openai  # noqa: F401 (fixtures)
+from tests.test_app_support import AppProcess, call, client, fake_openai  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.slow
 SESSIONS = 20
 MIB = 1024
 LOADS = 5  # 64 kept sessions (the app's default store) fill up during load 4
+
+
+@pytest.fixture(scope="module")
+def app_server(tiny_gguf_q8_0):
+    # Loads 4 and 5 replace finished sessions on purpose. The app's default keeps every session
+    # used in the last 10 minutes (SMOL_TOOLS_IDLE_PROTECT_S, issue 16) and would refuse them.
+    with AppProcess("test_app_concurrency", SMOL_TOOLS_IDLE_PROTECT_S="0") as app:
+        yield app
 # What loads 4 and 5 together may add to the app's RSS, once every kept session exists: 40 MiB
 # for 40 sessions, 1 MiB each. Measured on the 2-core dev machine: +17.6 to +22.4 MiB over four
 # runs (growth per load e.g. 61 -> 12 -> 13 -> 11 -> 11 MiB: allocator churn and Gradio's state

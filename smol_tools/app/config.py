@@ -62,6 +62,22 @@ class AppConfig:
     max_sessions: int = 64
     host: str = "127.0.0.1"
     port: int = 7860
+    on_space: bool = False  # SPACE_ID is set: Hugging Face runs this for anonymous visitors
+    max_rounds: int = 50  # the ceiling of the per-session "max tool rounds" switch
+    max_message_chars: int = 16_000  # one user message (or manual result); refused above, never stored
+    max_import_bytes: int = 2_000_000  # one session export brought in by /import_session
+    new_sessions_per_minute: int = 20  # per client address: a flood of fresh session ids is refused
+    idle_protect_s: int = 600  # a session used this recently is never evicted for another one
+
+    @property
+    def loopback_only(self) -> bool:
+        """Only this machine can reach the app, so its visitor is the operator."""
+        return self.host.strip("[]").lower() in {"127.0.0.1", "localhost", "::1"} or self.host.startswith("127.")
+
+    @property
+    def public(self) -> bool:
+        """Visitors are not the operator: a Space, or a server reachable from other machines."""
+        return self.on_space or not self.loopback_only
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "AppConfig":
@@ -78,7 +94,9 @@ class AppConfig:
             api_key=env.get("SMOL_TOOLS_API_KEY") or None,
             n_ctx=_int(env, "SMOL_TOOLS_N_CTX", None, minimum=512),
             allow_code=_flag(env, "SMOL_TOOLS_ALLOW_CODE", False),
-            allow_network=_flag(env, "SMOL_TOOLS_ALLOW_NETWORK", True),
+            # A Space serves strangers: tools that reach the network are off until the owner turns
+            # them on (and then they still refuse private addresses).
+            allow_network=_flag(env, "SMOL_TOOLS_ALLOW_NETWORK", "SPACE_ID" not in env),
             fallback_to_tiny=_flag(env, "SMOL_TOOLS_FALLBACK_TINY", True),
             # On a public Space, letting visitors point the server at any URL or Hub repo is an
             # open proxy and a memory hazard: locked unless the owner says otherwise.
@@ -88,6 +106,12 @@ class AppConfig:
             # Gradio's own variables, so a Space (which sets GRADIO_SERVER_NAME=0.0.0.0) just works.
             host=env.get("GRADIO_SERVER_NAME", "").strip() or "127.0.0.1",
             port=_int(env, "GRADIO_SERVER_PORT", 7860) or 7860,
+            on_space="SPACE_ID" in env,
+            max_rounds=min(50, _int(env, "SMOL_TOOLS_MAX_ROUNDS", 50) or 50),
+            max_message_chars=_int(env, "SMOL_TOOLS_MAX_MESSAGE_CHARS", 16_000, minimum=100) or 16_000,
+            max_import_bytes=_int(env, "SMOL_TOOLS_MAX_IMPORT_BYTES", 2_000_000, minimum=1000) or 2_000_000,
+            new_sessions_per_minute=_int(env, "SMOL_TOOLS_NEW_SESSIONS_PER_MINUTE", 20) or 20,
+            idle_protect_s=_int(env, "SMOL_TOOLS_IDLE_PROTECT_S", 600, minimum=0) or 0,
         )
 
     def model_spec(self) -> str:

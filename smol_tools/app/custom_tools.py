@@ -11,7 +11,12 @@ from typing import Any, Iterable
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+from ..schema_regex import schema_shape_problems
+
+# fullmatch, not `$`: `$` also matches before a trailing newline ("lookup\n" is not a name).
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+MAX_CUSTOM_TOOLS_CHARS = 64_000  # the whole custom tools text; a tool list, not a data dump
+MAX_CUSTOM_TOOLS = 32
 
 EXAMPLE = """[
   {
@@ -33,11 +38,17 @@ def parse_custom_tools(text: str, builtin: Iterable[str] = ()) -> tuple[list[dic
     """(tools in OpenAI form, problems). Any problem means: apply none of them."""
     if not text.strip():
         return [], []
+    if len(text) > MAX_CUSTOM_TOOLS_CHARS:
+        return [], [f"the custom tools are {len(text):,} characters; the limit is {MAX_CUSTOM_TOOLS_CHARS:,}"]
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         return [], [f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"]
+    except RecursionError:
+        return [], ["the JSON nests too deeply"]
     items = data if isinstance(data, list) else [data]
+    if len(items) > MAX_CUSTOM_TOOLS:
+        return [], [f"{len(items)} custom tools; the limit is {MAX_CUSTOM_TOOLS}"]
     taken = set(builtin)
     tools: list[dict[str, Any]] = []
     problems: list[str] = []
@@ -64,7 +75,7 @@ def _one_tool(item: Any, where: str) -> tuple[dict[str, Any] | None, list[str]]:
     if not isinstance(function, dict):
         return None, [f"{where}: \"function\" must be an object"]
     name = function.get("name")
-    if not isinstance(name, str) or not NAME.match(name):
+    if not isinstance(name, str) or not NAME.fullmatch(name):
         return None, [f"{where}: \"name\" must be 1-64 letters, digits, _ . or - (starting with a letter or _)"]
     where = f"{where} ({name})"
     errors: list[str] = []
@@ -77,11 +88,16 @@ def _one_tool(item: Any, where: str) -> tuple[dict[str, Any] | None, list[str]]:
     else:
         if parameters.get("type") != "object":
             errors.append(f"{where}: parameters.type must be \"object\" (calls pass named arguments)")
+        shape = schema_shape_problems(parameters)  # depth and patterns first: check_schema recurses
+        errors += [f"{where}: {problem}" for problem in shape]
         try:
-            Draft202012Validator.check_schema(parameters)
+            if not shape:
+                Draft202012Validator.check_schema(parameters)
         except SchemaError as exc:
             path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
             errors.append(f"{where}: invalid JSON Schema at parameters/{path}: {exc.message}")
+        except RecursionError:
+            errors.append(f"{where}: the schema nests too deeply")
     allowed = {"name", "description", "parameters", "strict"} | ({"type"} if function is item else set())
     unknown = set(function) - allowed
     if unknown:

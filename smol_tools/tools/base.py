@@ -66,6 +66,7 @@ class ToolSettings:
     max_file_bytes: int = 1_000_000
     max_workspace_bytes: int = 20_000_000
     max_directory_entries: int = 500
+    max_workspace_entries: int = 500  # files and folders in the whole workspace (every write path)
     workspace_seed: Path | None = None  # a directory copied into every new workspace
 
     # database_query.

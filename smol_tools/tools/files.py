@@ -116,6 +116,11 @@ def open_directory(workspace: Path, parts: list[str], *, create: bool = False,
 
 def workspace_usage(workspace: Path) -> int:
     """Bytes used by regular files in the workspace (symlinks are not followed)."""
+    return workspace_totals(workspace)[0]
+
+
+def workspace_totals(workspace: Path) -> tuple[int, int]:
+    """(bytes in regular files, entries of any kind) in the workspace."""
     total = 0
     seen = 0
     for _root, dirs, files, root_fd in os.fwalk(workspace, follow_symlinks=False):
@@ -129,7 +134,7 @@ def workspace_usage(workspace: Path) -> int:
                 continue
             if stat.S_ISREG(info.st_mode):
                 total += info.st_size
-    return total
+    return total, seen
 
 
 def _decode_text(data: bytes, shown: str) -> str:
@@ -219,7 +224,10 @@ def _write_in_place(session: ToolSession, parts: list[str], data: bytes, append:
         old_size = existing.st_size if existing is not None else 0
         if append and old_size + len(data) > settings.max_file_bytes:
             raise ToolError(f"{shown} would grow to {old_size + len(data)} bytes; the limit is {settings.max_file_bytes}")
-        projected = workspace_usage(session.workspace) + len(data) - (0 if append else old_size)
+        used, entries = workspace_totals(session.workspace)
+        if existing is None and entries + 1 > settings.max_workspace_entries:
+            raise ToolError(f"the workspace holds {entries} files and folders; the limit is {settings.max_workspace_entries}")
+        projected = used + len(data) - (0 if append else old_size)
         if projected > settings.max_workspace_bytes:
             raise ToolError(f"the workspace would hold {projected} bytes; the limit is {settings.max_workspace_bytes}")
         if append:
