@@ -8,30 +8,75 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from .app.config import QUANTS
 from .backends.factory import BACKEND_KINDS
-from .model_source import DEFAULT, DEFAULT_HOMES
+from .cli_errors import FAILED, CliError, UsageError, debug_enabled, one_line
+from .model_source import DEFAULT_HOMES, DEFAULT_QUANT
+
+URL_HELP = "server URL for --backend openai, llama-server or ollama (the backend's usual local port if empty)"
+
+
+class _VersionAction(argparse.Action):
+    """--version: computed only when asked (it imports llama_cpp), printed as is."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print(_versions())
+        parser.exit(0)
 
 ENGINES = ("jinja", "llama", "ollama", "llama-cpp-python")
 
 
-def _read_json(path: str) -> Any:
-    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    return json.loads(text)
+def _read_json(path: str, option: str) -> Any:
+    """A JSON file (or stdin for '-'), or a UsageError that says which option and what is wrong."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).expanduser().read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{option} {path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{option} {path}: is a folder, give a JSON file") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{option} {path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{option} {path}: not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                         f"{exc.msg})") from None
+
+
+def _check_tools(tools: list) -> None:
+    """OpenAI tools: {"type": "function", "function": {"name": ..., "parameters": {...}}}."""
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(tool.get("function"), dict):
+            hint = (' (it looks like a bare function: wrap it as {"type": "function", "function": {...}})'
+                    if isinstance(tool, dict) and "name" in tool else "")
+            raise UsageError(f'--tools[{i}] is not an OpenAI tool {{"type": "function", "function": {{...}}}}{hint}')
+        if not isinstance(tool["function"].get("name"), str) or not tool["function"]["name"]:
+            raise UsageError(f"--tools[{i}].function has no \"name\"")
+        if not isinstance(tool["function"].get("parameters", {}), dict):
+            raise UsageError(f"--tools[{i}].function.parameters must be a JSON Schema object")
 
 
 def _load_conversation(messages_path: str, tools_path: str | None) -> tuple[list, list | None]:
-    data = _read_json(messages_path)
+    data = _read_json(messages_path, "--messages")
     tools = None
     if isinstance(data, dict):  # also accept {"messages": [...], "tools": [...]}
         tools = data.get("tools")
         data = data.get("messages")
-    if not isinstance(data, list):
-        raise SystemExit("error: --messages must hold a JSON list of messages "
+    if not isinstance(data, list) or not all(isinstance(m, dict) for m in data):
+        raise UsageError("--messages must hold a JSON list of message objects "
                          "(or an object with a 'messages' list)")
     if tools_path is not None:
-        tools = _read_json(tools_path)
-    if tools is not None and not isinstance(tools, list):
-        raise SystemExit("error: --tools must hold a JSON list of tools")
+        tools = _read_json(tools_path, "--tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            raise UsageError("--tools must hold a JSON list of tools")
+        _check_tools(tools)
     return data, tools
 
 
@@ -113,10 +158,22 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from .terminal_chat import run_terminal_chat
+    from .cli_chat import ChatOptions, open_session, run_once
+    from .terminal_chat import _show, run_repl
 
-    return run_terminal_chat(args.backend, args.model, args.url, think=not args.no_think,
-                             allow_code=args.allow_code)
+    if args.json and args.once is None:
+        raise UsageError("--json goes with --once MESSAGE (one turn, printed as the app's /send returns it)")
+    options = ChatOptions(backend=args.backend, model=args.model, quant=args.quant, url=args.url,
+                          api_key=args.api_key, n_ctx=args.ctx_size, max_rounds=args.max_rounds,
+                          system=args.system, think=not args.no_think, allow_code=args.allow_code,
+                          no_network=args.no_network)
+    session = open_session(options, say=lambda text: print(text, file=sys.stderr))
+    try:
+        if args.once is not None:
+            return run_once(session, args.once, as_json=args.json, show=_show)
+        return run_repl(session)
+    finally:
+        session.close()
 
 
 def _gguf_input(spec: str) -> tuple[Path | None, str | None]:
@@ -183,8 +240,12 @@ def cmd_retemplate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="smol-tools", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="smol-tools", description=__doc__, formatter_class=_HelpFormatter)
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the versions of smol-tools, llama-cpp-python, llama.cpp and gguf")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of a failure (also SMOL_TOOLS_DEBUG=1)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     render = sub.add_parser("render", help="print the exact prompt for a conversation")
     render.add_argument("--messages", required=True, help="JSON file of OpenAI messages ('-' = stdin)")
@@ -204,17 +265,44 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--chunk", type=int, default=1, help="chunk size for --stream")
     parse.set_defaults(func=cmd_parse)
 
-    chat = sub.add_parser("chat", help="a terminal agent session with the tools")
-    chat.add_argument("--backend", choices=BACKEND_KINDS,
-                      default="llama-cpp-python")
-    chat.add_argument("--model", default=DEFAULT,
-                      help="in process: a GGUF path, owner/repo:QUANT, 'tiny' (the offline test model), or "
-                           "'default[:QUANT]' (the model's known homes on the Hub, in order: "
-                           f"{', '.join(DEFAULT_HOMES)}); servers: the model name")
-    chat.add_argument("--url", default="", help="server URL for --backend openai/llama-server/ollama")
-    chat.add_argument("--no-think", action="store_true")
+    chat = sub.add_parser(
+        "chat", help="a terminal agent session with the tools (like `ollama run`)",
+        description="Chat with the model in the terminal; every tool call is shown as parsed JSON. "
+                    "Each option's default comes from the SMOL_TOOLS_* variable the app reads "
+                    "(named in its help), else the app's default. /help inside lists the commands.")
+    chat.add_argument("--backend", choices=BACKEND_KINDS, default=None,
+                      help="where the model runs (default: $SMOL_TOOLS_BACKEND, else llama-cpp-python, in process)")
+    chat.add_argument("--model", default=None,
+                      help="in process: a GGUF path (anything that exists or looks like a path is a path), "
+                           "owner/repo[:QUANT], 'tiny' (the offline test model), or 'default' (the model's "
+                           f"known homes on the Hub, in order: {', '.join(DEFAULT_HOMES)}); servers: the "
+                           "model name (default: $SMOL_TOOLS_MODEL, else 'default' in process and the "
+                           "server's own default otherwise)")
+    chat.add_argument("--quant", default=None, metavar="QUANT",
+                      help=f"quant to fetch for a Hub model without ':QUANT', one of {', '.join(QUANTS)} "
+                           f"(default: $SMOL_TOOLS_QUANT, else {DEFAULT_QUANT})")
+    chat.add_argument("--url", default=None, help=URL_HELP + " (default: $SMOL_TOOLS_URL)")
+    chat.add_argument("--api-key", default=None,
+                      help="API key for --backend openai (default: $SMOL_TOOLS_API_KEY)")
+    chat.add_argument("-c", "--ctx-size", type=int, default=None, metavar="N",
+                      help="context length in tokens (default: $SMOL_TOOLS_N_CTX, else the format's 32768; "
+                           "4096 for the tiny model)")
+    chat.add_argument("--max-rounds", type=int, default=None, metavar="N",
+                      help="tool rounds per turn before the agent stops (default: 20; at most "
+                           "$SMOL_TOOLS_MAX_ROUNDS, else 50)")
+    chat.add_argument("--system", default=None, metavar="TEXT",
+                      help="system prompt put before the tool list (default: none, as the model was trained)")
+    chat.add_argument("--no-think", action="store_true",
+                      help="answer without a reasoning block (default: think first; /think on|off inside)")
     chat.add_argument("--allow-code", action="store_true",
-                      help="enable execute_python/shell_command/network tools (sandboxed)")
+                      help="turn on execute_python / shell_command (sandboxed; default: "
+                           "$SMOL_TOOLS_ALLOW_CODE, else off)")
+    chat.add_argument("--no-network", action="store_true",
+                      help="turn off the tools that reach the network (default: $SMOL_TOOLS_ALLOW_NETWORK, else on)")
+    chat.add_argument("--once", default=None, metavar="MESSAGE",
+                      help="send one message, print the reply and exit (no prompt)")
+    chat.add_argument("--json", action="store_true",
+                      help="with --once: print the turn as JSON, exactly as the app's /send endpoint returns it")
     chat.set_defaults(func=cmd_chat)
 
     doctor = sub.add_parser("doctor", help="will this GGUF do correct tool calling as it is? (header only)")
@@ -240,9 +328,105 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _versions() -> str:
+    """Package, llama-cpp-python (and the llama.cpp it was built from), gguf, the llama.cpp we build."""
+    from importlib import metadata
+
+    def version_of(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    lines = [f"smol-tools {version_of('smol-tools')}",
+             f"llama-cpp-python {version_of('llama-cpp-python')}{_llama_cpp_python_build()}",
+             f"gguf {version_of('gguf')}"]
+    lines.append(f"llama.cpp: {_llama_cpp_build()}")
+    return "\n".join(lines)
+
+
+def _llama_cpp_python_build() -> str:
+    # llama-cpp-python bundles its own llama.cpp; its system info names the build's features.
+    try:
+        import llama_cpp
+
+        info = llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
+    except Exception:  # noqa: BLE001 - not installed, or a build without the call
+        return ""
+    return f" (bundled llama.cpp: {info[:160]})" if info else ""
+
+
+def _llama_cpp_build() -> str:
+    """llama.cpp as smol-tools uses it: the tree vendored in the llama-cpp-python sdist, built
+    once for llama-server / quantize / imatrix (its own version line, when it is built)."""
+    import glob
+    import os
+    import subprocess
+    from importlib import metadata
+
+    try:
+        version = metadata.version("llama-cpp-python")
+    except metadata.PackageNotFoundError:
+        return "unknown (llama-cpp-python is not installed)"
+    cache = os.environ.get("SMOL_TOOLS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "smol-tools")
+    servers = sorted(glob.glob(os.path.join(cache, "llama.cpp-bin", f"{version}-*", "bin", "llama-server")))
+    where = f"the tree vendored in llama-cpp-python {version}"
+    if not servers:
+        return f"{where}; programs not built yet (the first llama-server or package run builds them)"
+    try:
+        out = subprocess.run([servers[-1], "--version"], capture_output=True, text=True, timeout=20)
+        line = next((l.strip() for l in (out.stdout + out.stderr).splitlines() if l.startswith("version")), "")
+    except (OSError, subprocess.SubprocessError):
+        line = ""
+    return f"{where}; built at {os.path.dirname(servers[-1])}" + (f" ({line})" if line else "")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option shows its default, unless its help already says it or there is none to say."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.help is argparse.SUPPRESS or "default" in text or "%(default)" in text:
+            return action.help
+        if action.default in (None, False, "", argparse.SUPPRESS) or not action.option_strings:
+            return action.help
+        return f"{text} (default: %(default)s)".strip()
+
+
+def _apply_formatter(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = _HelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _apply_formatter(child)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    _apply_formatter(parser)
+    args = parser.parse_args(raw)  # bad usage: argparse prints it and exits 2
+    debug = debug_enabled(args.debug)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `smol-tools ... | head`: the reader left, nothing to report
+        return 0
+    except Exception as exc:  # noqa: BLE001 - a failed job is one line, the traceback is for --debug
+        if debug:
+            raise
+        print(f"error: {type(exc).__name__}: {one_line(exc)}\n(run with --debug or SMOL_TOOLS_DEBUG=1 for "
+              "the traceback)", file=sys.stderr)
+        return FAILED
 
 
 if __name__ == "__main__":

@@ -1,64 +1,169 @@
-"""A terminal agent session: any backend, the real tools, every call shown as parsed JSON."""
+"""A terminal agent session: any backend, the real tools, every call shown as parsed JSON.
+
+It behaves like the REPLs people know (`ollama run`, `llama-cli`): line editing and history
+(the standard library's readline), Ctrl-C stops the reply being generated and returns to the
+prompt, Ctrl-C or Ctrl-D at the prompt leaves, empty lines are ignored, and slash commands
+change the session. The session itself is the app's (`cli_chat.open_session`)."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 from .agent import AgentFinished, ContextStatus, RoundStarted, ToolCallChecked, ToolResultReady
-from .backends.base import BackendError, TurnComplete
-from .backends.factory import make_backend
-from .chat_session import ChatSession, scripted_tool_overrides
-from .model_source import TINY
-from .tiny import TINY_N_CTX
+from .backends.base import TurnComplete
 from .toolcalls import ContentDelta, ReasoningDelta
-from .tools import DANGEROUS_TOOLS, DEMO_WORKSPACE, ToolSession, ToolSettings, default_registry
 
 DIM, RESET = "\x1b[2m", "\x1b[0m"
+PROMPT = ">>> "
+HELP = """\
+/help              this list
+/bye               leave (Ctrl-D at the prompt does too)
+/clear             forget the conversation and start a fresh workspace
+/tools             the tools the model can call
+/think on|off      reasoning before answering
+/set NAME VALUE    sampling (temperature, top_p, top_k, min_p, repeat_penalty, presence_penalty,
+                   max_tokens, seed) or max_rounds; /set alone shows the values
+/save FILE         write the session (the app's export format: OpenAI messages + tools)
+/load FILE         continue a saved session (from here or from the app's Export)
+Ctrl-C stops a reply being generated; at the prompt it leaves."""
 
 
-def build_session(backend_kind: str, model: str, url: str, think: bool, allow_code: bool) -> ChatSession:
-    overrides: dict[str, Any] = {}
-    enabled = None
-    if backend_kind == "llama-cpp-python" and model.split(":")[0] == TINY:
-        # The test suite's tiny model knows only its scripted tools and their schemas.
-        from tests.fixtures.scripted import load_scripted
-
-        scripted = load_scripted()["tools"]
-        overrides = scripted_tool_overrides(scripted)
-        enabled = [t["function"]["name"] for t in scripted]
-    backend = make_backend(backend_kind, model=model, url=url,  # type: ignore[arg-type]
-                           n_ctx=TINY_N_CTX if overrides else None)
-    registry = default_registry()
-    if enabled is None:
-        enabled = [n for n in registry.names() if allow_code or n not in DANGEROUS_TOOLS]
-    settings = ToolSettings(allow_code_execution=allow_code, workspace_seed=DEMO_WORKSPACE)
-    session = ChatSession(backend, registry, ToolSession.create(settings=settings),
-                          enabled_tools=enabled, schema_overrides=overrides)
-    session.config.enable_thinking = think
-    return session
+def history_file() -> Path:
+    """Where the prompt history lives (SMOL_TOOLS_HISTORY overrides; empty turns it off)."""
+    explicit = os.environ.get("SMOL_TOOLS_HISTORY")
+    if explicit is not None:
+        return Path(explicit).expanduser()
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(state) / "smol-tools" / "chat_history"
 
 
-def run_terminal_chat(backend_kind: str, model: str, url: str = "", think: bool = True,
-                      allow_code: bool = False) -> int:
+def _setup_readline() -> Callable[[], None]:
+    """Line editing and a history that survives the session; returns the function that saves it."""
     try:
-        session = build_session(backend_kind, model, url, think, allow_code)
-    except (BackendError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    status = session.backend.check()
-    print(f"smol-tools chat — {status.message}; tools: {', '.join(session.enabled_tools or [])}")
-    print("(empty line or Ctrl-D quits)")
-    while True:
+        import readline
+    except ImportError:  # e.g. Windows without pyreadline: plain input() still works
+        return lambda: None
+    path = history_file()
+    if not str(path) or os.environ.get("SMOL_TOOLS_HISTORY") == "":
+        return lambda: None
+    try:
+        readline.read_history_file(path)
+    except (FileNotFoundError, OSError):
+        pass
+    readline.set_history_length(1000)
+
+    def save() -> None:
         try:
-            text = input("\nyou> ").strip()
-        except EOFError:
-            return 0
-        if not text:
-            return 0
-        for event in session.send(text):
-            _show(event)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            readline.write_history_file(path)
+        except OSError:  # a read-only home must not turn leaving into an error
+            pass
+    return save
+
+
+def run_repl(session: Any) -> int:
+    from .cli_chat import TurnStream
+    from .cli_errors import CliError
+
+    tools = ", ".join(t["function"]["name"] for t in session.chat.tool_schemas())
+    print(f"smol-tools chat — {session.opened.label}")
+    if session.opened.notice:
+        print(f"{DIM}{session.opened.notice}{RESET}")
+    print(f"tools: {tools or 'none'}\n/help for commands, /bye or Ctrl-D to leave")
+    save_history = _setup_readline()
+    try:
+        while True:
+            try:
+                line = input(PROMPT)
+            except EOFError:
+                print()
+                return 0
+            except KeyboardInterrupt:
+                print()
+                return 0
+            text = line.strip()
+            if not text:
+                continue
+            if text.startswith("/"):
+                if _command(session, text) == "bye":
+                    return 0
+                continue
+            try:
+                stream = TurnStream(session, text)
+            except CliError as exc:  # over the message limit: nothing was sent
+                print(f"error: {exc}")
+                continue
+            try:
+                for event in stream.events():
+                    _show(event)
+            except KeyboardInterrupt:
+                stream.stop()
+                sys.stdout.write(f"\n{DIM}[stopping…]{RESET}")
+                sys.stdout.flush()
+                for event in stream.events():  # the worker finishes the turn (cancelled)
+                    pass
+            print()
+    finally:
+        save_history()
+
+
+def _command(session: Any, text: str) -> str | None:
+    from .cli_chat import load_session, parse_set, save_session
+
+    word, _, rest = text.partition(" ")
+    rest = rest.strip()
+    if word in ("/bye", "/exit", "/quit"):
+        return "bye"
+    if word in ("/help", "/?"):
+        print(HELP)
+    elif word == "/clear":
+        session.new_session()
+        print("cleared: a new conversation and a fresh workspace")
+    elif word == "/tools":
+        for tool in session.chat.tool_schemas():
+            fn = tool["function"]
+            print(f"  {fn['name']}: {fn.get('description', '').splitlines()[0] if fn.get('description') else ''}")
+    elif word == "/think":
+        if rest not in ("on", "off"):
+            print("usage: /think on|off")
+        else:
+            session.set_options(thinking=rest == "on")
+            print(f"thinking {rest}")
+    elif word == "/set":
+        if not rest:
+            sampling = session.chat.config.sampling
+            values = sampling.__dict__ if sampling is not None else "the runtime's defaults (templates/params.json)"
+            print(f"sampling: {values}\nmax_rounds: {session.chat.config.max_rounds}\n"
+                  f"thinking: {'on' if session.chat.config.enable_thinking else 'off'}")
+        else:
+            try:
+                print(parse_set(session, rest.split()))
+            except ValueError as exc:
+                print(f"error: {exc}")
+    elif word == "/save":
+        if not rest:
+            print("usage: /save FILE")
+        else:
+            try:
+                print(f"saved to {save_session(session, rest)}")
+            except OSError as exc:
+                print(f"error: cannot write {rest}: {exc.strerror or exc}")
+    elif word == "/load":
+        if not rest:
+            print("usage: /load FILE")
+        else:
+            try:
+                turns = load_session(session, rest)
+                print(f"loaded {rest}: {turns} turn(s); the conversation continues from there")
+            except (ValueError, RuntimeError) as exc:
+                print(f"error: {exc}")
+    else:
+        print(f"unknown command {word}; /help lists them")
+    return None
 
 
 def _show(event: Any) -> None:
