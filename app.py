@@ -1,15 +1,14 @@
 """smol-tools demo: watch every tool call as parsed JSON, on any backend.
 
-UI only: widgets, their events and the named API endpoints. Everything they do is in
-`smol_tools.app` (sessions, backends, rendering of agent events). Run `python app.py`; the
-environment variables are listed in smol_tools/app/config.py and the README.
+UI only: widgets and their events; the named API endpoints are in smol_tools/app/api.py.
+Everything they do is in `smol_tools.app` (sessions, backends, rendering of agent events).
+Run `python app.py`; the environment variables are listed in smol_tools/app/config.py.
 """
 
 # No `from __future__ import annotations`: gr.api reads real type hints for the API schema.
 import json
 import logging
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,18 +16,17 @@ from typing import Any
 
 import gradio as gr
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tiny offline model lives in tests/
-
-from smol_tools.app.backend_choice import KIND_LABELS  # noqa: E402
-from smol_tools.app.config import QUANTS, TINY, AppConfig  # noqa: E402
-from smol_tools.app.custom_tools import EXAMPLE as CUSTOM_TOOLS_EXAMPLE  # noqa: E402
-from smol_tools.app.examples import example_labels, example_rows  # noqa: E402
-from smol_tools.app.render import CSS, render_history, render_metrics  # noqa: E402
-from smol_tools.app.service import LOCKED, DemoService  # noqa: E402
-from smol_tools.app.session import AppSession, SessionBusy  # noqa: E402
-from smol_tools.app.tools_panel import danger_warning, tool_choices  # noqa: E402
-from smol_tools.app.transcript import TurnRecord  # noqa: E402
-from smol_tools.tools import default_registry  # noqa: E402
+from smol_tools.app.api import register_api
+from smol_tools.app.backend_choice import KIND_LABELS
+from smol_tools.app.config import QUANTS, TINY, AppConfig
+from smol_tools.app.custom_tools import EXAMPLE as CUSTOM_TOOLS_EXAMPLE
+from smol_tools.app.examples import example_labels, example_rows
+from smol_tools.app.render import CSS, render_history, render_metrics
+from smol_tools.app.service import LOCKED, DemoService
+from smol_tools.app.session import AppSession, SessionBusy
+from smol_tools.app.tools_panel import danger_warning, tool_choices
+from smol_tools.app.transcript import TurnRecord
+from smol_tools.tools import default_registry
 
 log = logging.getLogger("smol_tools.app")
 GENERATE = "generate"  # one concurrency group for everything that runs the model
@@ -269,102 +267,8 @@ def build_demo(service: DemoService) -> gr.Blocks:
         import_upload.upload(on_import_file, [import_upload], [session_json, *import_outputs], **light)
         demo.unload(on_unload)
 
-        # -- named API endpoints (stable; for gradio_client, tests and scripts) -------------
-        # Each returns JSON text: gradio_client would take any returned dict with a "path" key
-        # (read_file's arguments!) for a file to download, so structures travel as strings.
-        def send(message: str, request: gr.Request) -> str:
-            """Send a message; return that turn's transcript: rounds, calls with parsed
-            arguments, schema checks, results, timings, the answer and how the turn ended."""
-            s = session(request)
-            if not message.strip():
-                raise gr.Error("the message is empty")
-            try:
-                turn = s.run_turn(message)
-            except SessionBusy as exc:
-                raise gr.Error(str(exc)) from None
-            return _json({"turn": len(s.turns), "backend": s.opened.label, **turn.to_dict()})
-
-        def history(request: gr.Request) -> str:
-            """Every turn of this session, as `send` returns them."""
-            return _json([t.to_dict() for t in session(request).turns])
-
-        def chat_messages(request: gr.Request) -> str:
-            """The chat exactly as the UI shows it (Gradio messages with metadata)."""
-            return _json(render_history(session(request).turns))
-
-        def status(request: gr.Request) -> str:
-            """Backend, tools, options and size of this session."""
-            return _json(service.status(request.session_hash))
-
-        def set_backend(kind: str, model: str, url: str, quant: str, request: gr.Request) -> str:
-            """Switch this session to a backend (kind: llama-cpp-python | openai | ollama); the
-            conversation is kept."""
-            result = service.connect(request.session_hash, kind, model, quant, url)
-            return _json({"ok": result.ok, "message": result.message})
-
-        def test_connection(kind: str, model: str, url: str, quant: str) -> str:
-            """Check a backend without switching to it."""
-            result = service.test_connection(kind, model, quant, url)
-            return _json({"ok": result.ok, "message": result.message})
-
-        def set_tools(enabled: list[str], custom_tools: str, manual: bool, request: gr.Request) -> str:
-            """Choose the tools the model sees; custom tools are JSON schemas answered manually."""
-            problems = session(request).set_tools(enabled, custom_tools, manual)
-            return _json({"ok": not problems, "problems": problems, "status": service.status(request.session_hash)})
-
-        def set_options(thinking: bool, greedy: bool, max_rounds: int, request: gr.Request) -> str:
-            """Thinking on/off, greedy decoding and the tool-round limit for this session."""
-            session(request).set_options(thinking=thinking, greedy=greedy, max_rounds=max_rounds)
-            return status(request)
-
-        def reset(request: gr.Request) -> str:
-            """New session: clear the history, fresh workspace, outbox and calendar."""
-            session(request).new_session()
-            return status(request)
-
-        def stop(request: gr.Request) -> bool:
-            """Stop the running turn (True if one was running)."""
-            return session(request).stop()
-
-        def submit_manual(result: str, request: gr.Request) -> bool:
-            """Answer the call that waits for a manual result (see `status`'s waiting_for)."""
-            return session(request).submit_manual(result)
-
-        def export_session(request: gr.Request) -> str:
-            """The whole session as JSON: OpenAI messages + tools, re-importable."""
-            return session(request).export_json()
-
-        def import_session(data: str, request: gr.Request) -> str:
-            """Load an export into this session."""
-            try:
-                session(request).import_json(data)
-            except (ValueError, SessionBusy) as exc:
-                raise gr.Error(str(exc)) from None
-            return status(request)
-
-        def workspace(request: gr.Request) -> str:
-            """This session's workspace files, outbox and calendar."""
-            return _json(session(request).workspace_view())
-
-        def put_file(path: str, text: str, request: gr.Request) -> str:
-            """Write a text file into this session's workspace."""
-            try:
-                session(request).put_file(path, text)
-            except ValueError as exc:
-                raise gr.Error(str(exc)) from None
-            return workspace(request)
-
-        generating = {"concurrency_id": GENERATE, "concurrency_limit": config.concurrency}
-        gr.api(send, api_name="send", **generating)
-        gr.api(set_backend, api_name="set_backend", **generating)
-        for fn in (history, chat_messages, status, test_connection, set_tools, set_options, reset, stop,
-                   submit_manual, export_session, import_session, workspace, put_file):
-            gr.api(fn, api_name=fn.__name__, concurrency_limit=None)
+        register_api(service, concurrency_id=GENERATE, concurrency_limit=config.concurrency)
     return demo
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
 
 
 def main() -> None:

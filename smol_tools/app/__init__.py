@@ -10,4 +10,5 @@
     tools_panel.py     labels and warnings of the tools panel
     examples.py        example prompts for the model card's scenarios
     service.py         all of the above behind one object, used by app.py's events and API
+    api.py             the named API endpoints (gradio_client's public contract), on a service
 """
