@@ -2,17 +2,16 @@
 
     python packaging/build_quants.py [SOURCE] [--out DIR] [--quants ...] [--publish] ...
 
-Defaults (model name, Hub repos, quant ladder, imatrix types) are in packaging/config.toml;
-the calibration conversations for the imatrix are in packaging/calibration/. All logic lives
-in smol_tools/pipeline/; see packaging/README.md.
+Defaults (model name, Hub repos, quant ladder, imatrix types) are in
+smol_tools/pipeline/data/config.toml; the calibration conversations for the imatrix are in
+smol_tools/pipeline/data/calibration/ (package data, so an installed wheel packages too). All
+logic lives in smol_tools/pipeline/; see packaging/README.md. Needs smol_tools installed
+(scripts/setup.sh installs the checkout in editable mode).
 """
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout too
-
-from smol_tools.pipeline.cli_args import main  # noqa: E402
+from smol_tools.pipeline.cli_args import main  # installed by scripts/setup.sh (pip install -e .)
 
 if __name__ == "__main__":
     sys.exit(main())

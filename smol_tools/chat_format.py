@@ -21,7 +21,9 @@ import jinja2
 import jinja2.ext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+# The packaged copy (package data, so an installed wheel renders prompts); the repository's
+# root templates/ is the user-facing copy, kept byte-identical by tests/test_package_data.py.
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 JINJA_TEMPLATE_PATH = TEMPLATES_DIR / "smol-tools.jinja"
 PARAMS_PATH = TEMPLATES_DIR / "params.json"
 

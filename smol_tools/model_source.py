@@ -299,8 +299,11 @@ def resolve_model(spec: str | None = None, quant: str | None = None, *, download
     if text.split(":")[0].lower() == TINY:
         from .tiny import tiny_gguf
 
-        tiny_quant = text.partition(":")[2] or "Q8_0"
-        return ResolvedModel(tiny_gguf(tiny_quant), text or TINY, quant=tiny_quant.upper())
+        try:
+            path = tiny_gguf(text.partition(":")[2] or None)
+        except RuntimeError as exc:  # TinyModelUnavailable: a quant that does not ship
+            raise ModelSourceError(str(exc), "missing_file") from exc
+        return ResolvedModel(path, text or TINY, quant=path.stem.rsplit("-", 1)[-1].upper())
     default = _DEFAULT_SPEC.match(text)
     if default:
         return resolve_default((default["quant"] or quant or DEFAULT_QUANT).upper(), download=download)

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 from smol_tools.chat_format import REASONING_FIELDS, TEMPLATES_DIR, load_params
 
 GO_TEMPLATE_PATH = TEMPLATES_DIR / "smol-tools.gotmpl"
-RENDERER_SOURCE_DIR = Path(__file__).resolve().parent.parent / "tests" / "ollama_render"
+RENDERER_SOURCE_DIR = Path(__file__).resolve().parent / "ollama_harness"  # package data (Go sources)
 CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "smol-tools" / "ollama-render"
 BINARY_NAME = "ollama-render"
 

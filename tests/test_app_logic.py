@@ -45,7 +45,9 @@ def test_hub_spec_only_touches_bare_repos() -> None:
 
 
 def test_quant_choices_are_the_published_ones() -> None:
-    config = tomllib.loads((ROOT / "packaging" / "config.toml").read_text())
+    from smol_tools.pipeline.settings import CONFIG_PATH
+
+    config = tomllib.loads(CONFIG_PATH.read_text())
     assert set(QUANTS) == set(config["build"]["quants"])
 
 

@@ -64,11 +64,11 @@ def _lock_for(choice: BackendChoice) -> threading.Lock:
 
 
 def open_tiny() -> OpenedBackend:
-    """The test suite's tiny model (built and cached once per machine)."""
+    """The tiny offline model shipped inside the package."""
     from ..backends.llama_cpp import LlamaCppBackend
-    from ..tiny import tiny_gguf
+    from ..model_source import resolve_gguf
 
-    path = tiny_gguf("Q8_0")
+    path = resolve_gguf(TINY)
     # One thread: for a model this small thread synchronisation is the cost, and on a busy
     # 2-core machine two spinning threads turn a 50 ms turn into 10 s (measured).
     backend = LlamaCppBackend(path, n_ctx=TINY_N_CTX, n_threads=1)
@@ -186,7 +186,7 @@ def check_connection(choice: BackendChoice) -> tuple[bool, str]:
 
 def _check_in_process(spec: str) -> tuple[bool, str]:
     if spec == TINY:
-        return True, "the tiny offline test model (built once per machine)"
+        return True, "the tiny offline test model (shipped with smol-tools)"
     path = Path(spec).expanduser()
     if path.is_file():
         with path.open("rb") as handle:

@@ -49,9 +49,9 @@ def _shown(value: Any) -> str:
 
 
 def tiny_tools() -> list[dict[str, Any]]:
-    from tests.fixtures.scripted import load_scripted  # the schemas the tiny model was trained on
+    from ..tiny.scripted import scripted_tools  # the schemas the tiny model was trained on
 
-    return load_scripted()["tools"]
+    return scripted_tools()
 
 
 @dataclass

@@ -1,6 +1,6 @@
-"""Write evals/suite.json, the 200-case tool-calling suite, from the case scripts below.
+"""Write smol_tools/eval/suite.json (package data), the 200-case tool-calling suite, from the case scripts below.
 
-    python -m smol_tools.eval.build_suite            # rewrite evals/suite.json
+    python -m smol_tools.eval.build_suite            # rewrite smol_tools/eval/suite.json
     python -m smol_tools.eval.build_suite --stdout   # print it instead
 
 The scripts are the source; the JSON is the data the harness reads (and what is committed).

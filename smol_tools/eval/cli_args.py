@@ -25,7 +25,7 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
                              "servers: the model name")
     parser.add_argument("--url", default="", help="server URL for --backend openai/ollama")
     parser.add_argument("--suite", default=None,
-                        help="suite JSON (default evals/suite.json); 'tiny' = the tiny model's scripted suite")
+                        help="suite JSON (default: the packaged smol_tools/eval/suite.json); 'tiny' = the tiny model's scripted suite")
     parser.add_argument("--out", type=Path, help="write the JSON report here")
     parser.add_argument("--markdown", type=Path, help="also write the markdown table here")
     parser.add_argument("--compare", nargs="+", metavar="SPEC", default=None,

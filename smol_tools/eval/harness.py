@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..backends.base import Backend, SamplingParams
+from ..model_source import TINY
 from ..tiny import TINY_N_CTX as TINY_CONTEXT  # one figure for the tiny model's context
 from .bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
 from .compare import RunSpec, compare_reports
@@ -14,13 +15,12 @@ from .suite import Suite
 
 
 def resolve_model(backend: str, model: str) -> tuple[str, int | None]:
-    """`tiny` / `tiny:Q8_0` (in process) is the test suite's tiny model, built and cached on
-    first use (needs a repository checkout); anything else goes to the backend as given."""
-    if backend == "llama-cpp-python" and (model == "tiny" or model.startswith("tiny:")):
-        from ..tiny import tiny_gguf
+    """`tiny` (in process) is the shipped tiny model, found by model_source like every other
+    spec, with its trained context; anything else goes to the backend as given."""
+    if backend == "llama-cpp-python" and model.split(":")[0] == TINY:
+        from ..model_source import resolve_gguf
 
-        quant = model.partition(":")[2] or "Q8_0"
-        return str(tiny_gguf(quant)), TINY_CONTEXT
+        return str(resolve_gguf(model)), TINY_CONTEXT
     return model, None
 
 

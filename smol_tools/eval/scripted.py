@@ -2,7 +2,7 @@
 
 Greedy decoding of the tiny model reproduces every scripted turn, so running this suite gives
 exact, known results (every metric 1.0) — the check that the harness measures what it claims.
-It needs a repository checkout (the conversations live in tests/fixtures/).
+The conversations ship with the package (smol_tools/tiny/), so an installed wheel runs it.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..tiny.scripted import SCRIPTED_PATH as TINY_SCRIPTED_PATH
 from .suite import Suite, suite_from_data
 
-SCRIPTED_PATH = Path(__file__).resolve().parent.parent.parent / "tests" / "fixtures" / "scripted_conversations.json"
+SCRIPTED_PATH = TINY_SCRIPTED_PATH  # package data: smol_tools/tiny/scripted_conversations.json
 # Scripted conversation id -> the card's scenario it exercises.
 SCENARIO_OF = {
     "single_tool": "single_tool",

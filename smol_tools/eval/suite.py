@@ -20,7 +20,7 @@ import jsonschema
 
 from .generate import expand
 
-EVALS_DIR = Path(__file__).resolve().parent.parent.parent / "evals"
+EVALS_DIR = Path(__file__).resolve().parent  # package data; metric definitions: evals/README.md
 DEFAULT_SUITE = EVALS_DIR / "suite.json"
 SCHEMA_PATH = EVALS_DIR / "suite.schema.json"
 SCENARIOS = ("single_tool", "multi_tool_parallel", "multi_tool_sequential", "no_tool_needed",

@@ -66,14 +66,14 @@ def add_package_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "package", help="checkpoint -> verified GGUF quants, model card, Modelfiles (-> Hub)",
         description="Convert a Hugging Face checkpoint to GGUF, quantize it, verify every file and "
-                    "write the Hub repo contents. Defaults come from packaging/config.toml.")
+                    "write the Hub repo contents. Defaults come from smol_tools/pipeline/data/config.toml.")
     p.add_argument("source", nargs="?", default=None,
                    help="Hub repo id or local checkpoint folder (default: the config's source)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: out/<name>-GGUF)")
     p.add_argument("--quants", type=_quant_list, default=None,
                    help="comma-separated types (default: Q8_0,Q6_K,Q5_K_M,Q4_K_M,IQ4_XS)")
     p.add_argument("--imatrix", default="auto", metavar="auto|off|FILE",
-                   help="compute from packaging/calibration (auto), skip (off), or use FILE")
+                   help="compute from the packaged calibration set (auto), skip (off), or use FILE")
     p.add_argument("--imatrix-chunks", type=int, default=None, metavar="N",
                    help="cap the calibration chunks llama-imatrix processes (default: all)")
     p.add_argument("--imatrix-from", choices=("bf16", "q8_0"), default="bf16",
@@ -110,7 +110,7 @@ def add_package_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="delete the downloaded weights once converted (saves disk)")
     p.add_argument("--eval", default=None, metavar="default|tiny|SUITE.json",
                    help="score every verified file on an eval suite for the card's Eval column "
-                        "(default = evals/suite.json; off unless given: hours on CPU for the 4B model)")
+                        "(default = smol_tools/eval/suite.json; off unless given: hours on CPU for the 4B model)")
     p.add_argument("--eval-limit", type=int, default=None, metavar="N",
                    help="with --eval, only the suite's first N cases")
     p.add_argument("--no-memory-check", action="store_true",

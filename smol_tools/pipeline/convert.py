@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
 import subprocess
@@ -140,7 +141,11 @@ def convert_to_gguf(checkpoint: Path, out_file: Path, *, outtype: str = "bf16",
             cmd.append("--no-mtp")
         # Tied to the pipeline: an orphaned converter killed with it would go on writing the
         # .partial file a --resume run writes again.
-        result = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=die_with_parent)
+        # The converter imports its siblings (conversion/) and the vendored gguf-py: put them first
+        # on the child's path through the environment, not by editing sys.path in code.
+        path = os.pathsep.join(p for p in (str(source), str(source / "gguf-py"), os.environ.get("PYTHONPATH")) if p)
+        result = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=die_with_parent,
+                                env={**os.environ, "PYTHONPATH": path})
         if result.returncode != 0:
             raise explain_failure(result.stdout + result.stderr, checkpoint, result.returncode)
     return ConversionResult(out_file, outtype, has_mtp, round(time.monotonic() - started, 2),

@@ -26,8 +26,7 @@ def main(argv: list[str]) -> None:
     converter_args = args.converter_args[1:] if args.converter_args[:1] == ["--"] else args.converter_args
 
     script = args.llama_cpp_dir / "convert_hf_to_gguf.py"
-    sys.path.insert(0, str(args.llama_cpp_dir))
-    sys.path.insert(1, str(args.llama_cpp_dir / "gguf-py"))
+    # The caller (convert.py) puts the llama.cpp dir and its gguf-py on PYTHONPATH.
     if args.declare_pre:
         import conversion.base as base
 

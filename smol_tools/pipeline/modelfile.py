@@ -23,8 +23,9 @@ from .atomic import atomic_output
 from .quantize import hub_file_name
 
 GO_TEMPLATE_PATH = TEMPLATES_DIR / "smol-tools.gotmpl"
-ROOT_MODELFILE = TEMPLATES_DIR.parent / "Modelfile"
-ROOT_LOCAL_MODELFILE = TEMPLATES_DIR.parent / "Modelfile.local"
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the root recipes are checkout files (`--write-root`)
+ROOT_MODELFILE = REPO_ROOT / "Modelfile"
+ROOT_LOCAL_MODELFILE = REPO_ROOT / "Modelfile.local"
 DEFAULT_QUANT = "Q4_K_M"
 OLLAMA_MODEL = "smol-tools"  # the name the recipes create (the app's Ollama default)
 # The first Ollama release that loads a qwen35 GGUF written by llama.cpp's converter: 0.17.1

@@ -1,4 +1,5 @@
-"""Packaging defaults from `packaging/config.toml`: the model's facts live there, not in code."""
+"""Packaging defaults from `smol_tools/pipeline/data/config.toml` (package data, so an installed
+wheel packages too): the model's facts live there, not in code."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-PACKAGING_DIR = Path(__file__).resolve().parents[2] / "packaging"
-CONFIG_PATH = PACKAGING_DIR / "config.toml"
-CALIBRATION_PATH = PACKAGING_DIR / "calibration" / "conversations.json"
+DATA_DIR = Path(__file__).resolve().parent / "data"  # package data: ships in the wheel
+CONFIG_PATH = DATA_DIR / "config.toml"
+CALIBRATION_PATH = DATA_DIR / "calibration" / "conversations.json"
 # The render corpus is the one the tests prove parity on; the drift check reuses it as-is.
-CORPUS_PATH = PACKAGING_DIR.parent / "tests" / "corpus" / "render_corpus.json"
+CORPUS_PATH = DATA_DIR / "render_corpus.json"  # the drift check renders it; tests use it too
 
 
 @dataclass(frozen=True)

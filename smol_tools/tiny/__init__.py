@@ -1,24 +1,39 @@
-"""The tiny offline model: the demo's answer when the Hub cannot be reached, and the test
-suite's model. It is trained from tests/fixtures on first use (a repository checkout with the
-test profile installed); this is the one place runtime code reaches for it."""
+"""The tiny offline model: the demo's answer when the Hub cannot be reached, and the model the
+scripted examples replay on.
+
+Its GGUF ships inside the package (`SHIPPED_GGUF`, package data), so an installed wheel answers
+offline with no torch and no training. The model is built from source by the test suite
+(tests/fixtures/tiny_model.py trains it, tests/fixtures/tiny_gguf.py converts and quantizes it);
+`python -m tests.fixtures.ship_tiny` (from a checkout, test profile) rebuilds the shipped file,
+and tests/test_tiny_shipped.py proves the shipped file reproduces every scripted turn greedily.
+Everything about the model that runtime code needs is here: the file, its context size, and its
+scripted conversations (`smol_tools.tiny.scripted`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-TINY_N_CTX = 4096  # the tiny model's trained context
+TINY_N_CTX = 4096  # the tiny model's trained context: the one place this figure lives
+SHIPPED_QUANT = "Q3_K_M"  # the smallest quant that reproduces every scripted turn (Q3_K_S does not)
+PACKAGE_DIR = Path(__file__).resolve().parent
+SHIPPED_GGUF = PACKAGE_DIR / f"tiny-smol-tools-{SHIPPED_QUANT.lower()}.gguf"
 
 
 class TinyModelUnavailable(RuntimeError):
-    """The tiny model cannot be built here (no repository checkout, or no torch)."""
+    """The asked-for tiny model file is not in this installation."""
 
 
-def tiny_gguf(quant: str = "Q8_0") -> Path:
-    """The tiny model's GGUF for `quant`, built and cached once per machine."""
-    try:
-        from tests.fixtures.tiny_gguf import ensure_tiny_gguf  # repository checkout only
-    except ImportError as exc:
+def tiny_gguf(quant: str | None = None) -> Path:
+    """The shipped tiny GGUF. Only `SHIPPED_QUANT` ships; other quants are built by the test
+    fixtures from a checkout (tests/fixtures/tiny_gguf.py) and loaded by path."""
+    wanted = (quant or SHIPPED_QUANT).upper()
+    if wanted != SHIPPED_QUANT:
         raise TinyModelUnavailable(
-            "the tiny offline model is built from the repository's tests/fixtures, which this "
-            f"installation does not have ({exc}); run from a checkout or give a .gguf path") from exc
-    return ensure_tiny_gguf(quant)
+            f"the tiny model ships as {SHIPPED_QUANT} only (asked for {wanted}); build other quants from a "
+            "checkout (tests/fixtures/tiny_gguf.py) and give the .gguf path")
+    if not SHIPPED_GGUF.is_file():
+        raise TinyModelUnavailable(
+            f"the tiny model's GGUF is missing from this installation ({SHIPPED_GGUF}); reinstall smol-tools, "
+            "or from a checkout run `python -m tests.fixtures.ship_tiny`")
+    return SHIPPED_GGUF
