@@ -1,6 +1,6 @@
 """Render prompts through our Ollama Go TEMPLATE, as Ollama's /api/chat would, without Ollama.
 
-`tests/ollama_render/` is a small Go program (standard library only) that reproduces what
+`ollama_harness/` (package data) is a small Go program (standard library only) that reproduces what
 Ollama hands a chat template: its message/tool types, its collation of messages, its `json`
 and other template helpers, and the Think/IsThinkSet values. This module builds it once
 (cached by a hash of its source and the Go version), converts OpenAI-format conversations
@@ -159,7 +159,7 @@ def to_ollama_tools(tools: Sequence[Mapping[str, Any]] | None) -> list[dict[str,
 
 
 def run_ollama_renderer(request: Mapping[str, Any]) -> str:
-    """Run the Go renderer on a raw request (see tests/ollama_render/main.go for its shape)."""
+    """Run the Go renderer on a raw request (see smol_tools/ollama_harness/main.go for its shape)."""
     binary = ensure_ollama_renderer()
     proc = subprocess.run([str(binary)], input=json.dumps(request).encode("utf-8"),
                           capture_output=True, timeout=120)

@@ -2,7 +2,7 @@
 Hub) and `Modelfile.local` are never stale, and every Modelfile we generate — those two and the
 per-quant ones a build writes — is accepted by Ollama's Modelfile parser with the template,
 stop tokens, context length and sampling defaults intact (the parser is reproduced from
-Ollama's source in tests/ollama_render/modelfile.go; no Ollama binary here)."""
+Ollama's source in smol_tools/ollama_harness/modelfile.go; no Ollama binary here)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Which tool calls Ollama's /api/chat would extract from our model's output, against our parser.
 
-No Ollama server here. tests/ollama_render (Go, standard library) re-implements, from Ollama's
+No Ollama server here. smol_tools/ollama_harness (Go, standard library) re-implements, from Ollama's
 source (the commit is named in its header), what /api/chat does with a generated text for a
 model whose Modelfile TEMPLATE is ours: the tool-call prefix detected in the template
 (`<tool_call>`), the generic thinking parser (thinking/parser.go), the generic tool parser

@@ -1,6 +1,6 @@
 """templates/smol-tools.gotmpl renders the prompt bytes of templates/smol-tools.jinja in Ollama.
 
-No Ollama server here: tests/ollama_render is a Go program (text/template, standard library)
+No Ollama server here: smol_tools/ollama_harness is a Go program (text/template, standard library)
 that hands the template exactly what Ollama's /api/chat does (its api types, message
 collation, `json` helper and Think/IsThinkSet values). Every corpus case is rendered both
 ways; where Ollama's types cannot carry a case, the test states what Ollama renders instead.

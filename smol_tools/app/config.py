@@ -10,7 +10,7 @@ from typing import Mapping
 from ..backends.factory import BACKEND_KINDS
 from ..model_source import DEFAULT, DEFAULT_QUANT, TINY
 
-# The quants the packaging pipeline publishes (packaging/config.toml [build] quants).
+# The quants the packaging pipeline publishes (smol_tools/pipeline/data/config.toml [build] quants).
 QUANTS = ("Q4_K_M", "IQ4_XS", "Q5_K_M", "Q6_K", "Q8_0")
 
 _TRUE = {"1", "true", "yes", "on"}

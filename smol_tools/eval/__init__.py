@@ -1,6 +1,6 @@
 """The tool-calling evaluation harness: suites as data, scored per step, reported per scenario.
 
-    suite = load_suite()                       # evals/suite.json (or "tiny": the scripted suite)
+    suite = load_suite()                       # smol_tools/eval/suite.json (or "tiny": the scripted suite)
     report = evaluate(backend, suite)          # JSON-ready dict; markdown_table(report) for the card
     reports, comparison = evaluate_specs([parse_spec("llama-cpp-python:m-q8_0.gguf"), ...], suite)
 """

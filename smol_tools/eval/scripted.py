@@ -30,7 +30,7 @@ SCENARIO_OF = {
 
 
 def suite_data_from_scripted(scripted: Mapping[str, Any]) -> dict[str, Any]:
-    """Suite JSON (evals/suite.schema.json) from the scripted-conversations format."""
+    """Suite JSON (smol_tools/eval/suite.schema.json) from the scripted-conversations format."""
     cases = []
     for conversation in scripted["conversations"]:
         messages = [dict(entry["message"]) if entry["role"] == "assistant" else dict(entry)

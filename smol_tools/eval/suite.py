@@ -30,7 +30,7 @@ _WIRE_KEYS = ("role", "content", "reasoning_content", "tool_calls", "name", "too
 
 
 class SuiteError(ValueError):
-    """The suite file is missing, not JSON, or does not follow evals/suite.schema.json."""
+    """The suite file is missing, not JSON, or does not follow smol_tools/eval/suite.schema.json."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def suite_schema() -> dict[str, Any]:
 
 
 def schema_errors(data: Any) -> list[str]:
-    """Every place where `data` breaks evals/suite.schema.json, plus the cross-references a JSON
+    """Every place where `data` breaks smol_tools/eval/suite.schema.json, plus the cross-references a JSON
     schema cannot state (case tools exist, expected calls name offered tools, ids unique)."""
     validator = jsonschema.Draft202012Validator(suite_schema())
     errors = [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
@@ -156,7 +156,7 @@ def suite_from_data(data: Mapping[str, Any], *, path: Path | None = None, sha256
 
 
 def load_suite(path: str | Path | None = None, *, validate: bool = True) -> Suite:
-    """Load a suite file (default: evals/suite.json); `tiny` names the tiny-model scripted suite."""
+    """Load a suite file (default: smol_tools/eval/suite.json); `tiny` names the tiny-model scripted suite."""
     if str(path) == "tiny":
         from .scripted import tiny_suite
 

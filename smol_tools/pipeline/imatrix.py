@@ -1,6 +1,6 @@
 """Importance matrix from our own calibration set, with llama.cpp's `llama-imatrix`.
 
-The calibration set is tool-use conversations (packaging/calibration/conversations.json)
+The calibration set is tool-use conversations (smol_tools/pipeline/data/calibration/conversations.json)
 rendered with *our* template, special tokens and all: the activations that matter are the ones
 the model sees when it reads tool schemas and writes <tool_call> blocks."""
 

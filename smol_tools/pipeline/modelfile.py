@@ -5,7 +5,7 @@ repository. One generator, so they can never disagree.
 
 `python -m smol_tools.pipeline.modelfile` rewrites the committed `Modelfile` and
 `Modelfile.local` (a test fails when they are stale, and another parses them the way Ollama's
-Modelfile parser does: tests/ollama_render).
+Modelfile parser does: smol_tools/ollama_harness).
 
 No SYSTEM and no `system` file: the model was fine-tuned with no system prompt besides the tool
 list our template writes, and a default one would change every prompt Ollama renders.

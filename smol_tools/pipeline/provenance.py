@@ -1,6 +1,6 @@
 """Whose files a build makes: the model's name, the repo it publishes to, the checkpoint its card
 names as `base_model` and the context length its recipes use all come from the SOURCE, not from
-packaging/config.toml (which describes one member of the family, smol-tools-4b-32k).
+smol_tools/pipeline/data/config.toml (which describes one member of the family, smol-tools-4b-32k).
 
 - Name: `--model-name`, else the config's name when SOURCE is the config's source, else the
   Hub repo's name (`enfuse/smol-tools-4b-16k` -> `smol-tools-4b-16k`), else (a local folder)
