@@ -25,6 +25,7 @@ from .history_guard import error_json as _error_json
 from .history_guard import safe_result_text, screen_turn
 from .safe_text import bound_text, clean_text
 from .schema_regex import bounded_validator
+from .tool_choice import ToolChoice, enforce_choice, tool_names
 from .tool_deadline import ToolDeadlineExceeded, call_with_deadline
 from .toolcalls import CallError, ContentDelta, ReasoningDelta, ToolCall, ToolCallCompleted
 from .toolcalls import ToolCallFailed, ToolCallStarted
@@ -105,6 +106,15 @@ class AgentConfig:
     # Calls (and malformed blocks) handled per round; the rest get one error result. A 4B
     # model's useful parallel calls are a handful; thousands would flood the context.
     max_calls_per_round: int = 16
+    # Tool-call policy (docs/strict-calls.md). "required" or a named function applies to the
+    # first round of each user query, then the rounds go back to "auto" (unless
+    # reset_tool_choice is off), so a forced call cannot loop until the round limit.
+    tool_choice: Any = "auto"
+    parallel_tool_calls: bool = True
+    strict: bool = False
+    reset_tool_choice: bool = True
+    # Turns retried when a forced call is missing (runtimes that cannot force one: Ollama).
+    tool_choice_retries: int = 2
 
 
 def _schema_problems(schema: Mapping[str, Any], arguments: Any) -> list[str]:
@@ -148,28 +158,51 @@ class Agent:
                 if isinstance(overflow, AgentFinished):
                     return
             yield RoundStarted(round_number)
-            complete: TurnComplete | None = None
-            skipped = 0
             try:
-                for event in self.backend.stream_turn(
-                        messages, self.tools or None, sampling=self.config.sampling,
-                        enable_thinking=self.config.enable_thinking, session_id=self.session_id,
-                        cancel=cancel):
-                    if isinstance(event, TurnComplete):
-                        screened, skipped = screen_turn(event.result, self.config.max_calls_per_round)
-                        raw = clean_text(event.raw) if event.raw else event.raw  # the app exports it
-                        event = complete = replace(event, result=screened, raw=raw)
-                    yield event
-            except BackendError as exc:
+                choice = ToolChoice.parse(self.config.tool_choice)
+                if round_number > 1 and self.config.reset_tool_choice and choice.forces_call:
+                    choice = ToolChoice("auto")
+                if self.tools or choice.mode != "auto":
+                    choice.check(tool_names(self.tools))
+            except ValueError as exc:
                 yield AgentFinished("error", str(exc))
                 return
-            except Exception as exc:  # a transport library's own error: report, keep history
-                yield AgentFinished("error", f"{self.backend.name}: {type(exc).__name__}: {exc}")
-                return
-            if complete is None:
-                yield AgentFinished("error", f"{self.backend.name} ended the turn without a result")
-                return
+            sampling = replace(self.config.sampling or SamplingParams.defaults(), tool_choice=choice.wire(),
+                               parallel_tool_calls=self.config.parallel_tool_calls, strict=self.config.strict)
+            for attempt in range(self.config.tool_choice_retries + 1):
+                # A retry asks again for the call the policy requires, in a message kept out of the history.
+                request = messages if attempt == 0 else [*messages, self._call_reminder(choice)]
+                complete: TurnComplete | None = None
+                skipped = 0
+                try:
+                    for event in self.backend.stream_turn(
+                            request, self.tools or None, sampling=sampling,
+                            enable_thinking=self.config.enable_thinking, session_id=self.session_id,
+                            cancel=cancel):
+                        if isinstance(event, TurnComplete):
+                            screened, skipped = screen_turn(event.result, self.config.max_calls_per_round)
+                            screened = enforce_choice(screened, choice, self.config.parallel_tool_calls, self.tools)
+                            raw = clean_text(event.raw) if event.raw else event.raw  # the app exports it
+                            event = complete = replace(event, result=screened, raw=raw)
+                        yield event
+                except BackendError as exc:
+                    yield AgentFinished("error", str(exc))
+                    return
+                except Exception as exc:  # a transport library's own error: report, keep history
+                    yield AgentFinished("error", f"{self.backend.name}: {type(exc).__name__}: {exc}")
+                    return
+                if complete is None:
+                    yield AgentFinished("error", f"{self.backend.name} ended the turn without a result")
+                    return
+                missing = choice.forces_call and not (complete.result.tool_calls or complete.result.errors)
+                if not missing or complete.finish_reason == "cancelled":
+                    break
             result = complete.result
+            if missing and complete.finish_reason != "cancelled":
+                yield AgentFinished("error", f"tool_choice {choice.wire()!r} asks for a tool call; "
+                                             f"{self.backend.name} answered without one "
+                                             f"{self.config.tool_choice_retries + 1} time(s)", result.content)
+                return
             messages.append(self._assistant_message(round_number, result.content, result.reasoning,
                                                     result.tool_calls))
             used = complete.usage.prompt_tokens + complete.usage.completion_tokens
@@ -186,6 +219,10 @@ class Agent:
                             f"stopped after {self.config.max_rounds} rounds of tool calls without an answer")
 
     # -- rounds -----------------------------------------------------------------------------
+    def _call_reminder(self, choice: ToolChoice) -> dict[str, Any]:
+        names = ", ".join(choice.allowed(tool_names(self.tools)))
+        return {"role": "user", "content": f"Answer with a tool call now, to one of: {names}."}
+
     def _assistant_message(self, round_number: int, content: str, reasoning: str | None,
                            calls: Sequence[ToolCall]) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": content,

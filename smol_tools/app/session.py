@@ -115,10 +115,25 @@ class AppSession:
 
     # -- settings ----------------------------------------------------------------------------
     def set_options(self, *, thinking: bool | None = None, greedy: bool | None = None,
-                    max_rounds: int | None = None) -> None:
+                    max_rounds: int | None = None, tool_choice: Any = None,
+                    parallel_tool_calls: bool | None = None, strict: bool | None = None) -> None:
         """Check every value, then apply them all: a bad value raises ValueError and changes nothing.
-        Switches take real booleans only (the string "no" is not false, so it is refused)."""
-        for name, value in (("thinking", thinking), ("greedy", greedy)):
+        Switches take real booleans only (the string "no" is not false, so it is refused).
+        tool_choice: "auto", "none", "required", or a function as OpenAI's object (or its JSON text)."""
+        choice = None
+        if tool_choice is not None:  # parsed and checked against this session's tools before any change
+            from ..tool_choice import ToolChoice, tool_names
+
+            if isinstance(tool_choice, str) and tool_choice.lstrip().startswith("{"):
+                try:
+                    tool_choice = json.loads(tool_choice)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"tool_choice is not valid JSON: {exc}") from exc
+            choice = ToolChoice.parse(tool_choice)
+            if choice.mode == "function":
+                choice.check(tool_names(self.chat.tool_schemas()))
+        for name, value in (("thinking", thinking), ("greedy", greedy),
+                            ("parallel_tool_calls", parallel_tool_calls), ("strict", strict)):
             if value is not None and not isinstance(value, bool):
                 raise ValueError(f"{name} must be true or false, not {_shown(value)}")
         rounds = None
@@ -133,6 +148,12 @@ class AppSession:
                 raise ValueError(f"max_rounds must be between 1 and {ceiling} on this server, not {rounds}")
         if thinking is not None:
             self.chat.config.enable_thinking = thinking
+        if choice is not None:
+            self.chat.config.tool_choice = choice.wire()
+        if parallel_tool_calls is not None:
+            self.chat.config.parallel_tool_calls = parallel_tool_calls
+        if strict is not None:
+            self.chat.config.strict = strict
         if rounds is not None:
             self.chat.config.max_rounds = rounds
         if greedy is not None:

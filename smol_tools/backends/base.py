@@ -37,6 +37,13 @@ class SamplingParams:
     presence_penalty: float
     max_tokens: int
     seed: int | None = None
+    # Tool-call policy (smol_tools.tool_choice, docs/strict-calls.md): OpenAI's tool_choice
+    # ("auto", "none", "required" or {"type": "function", "function": {"name": ...}}), whether a
+    # turn may hold several calls, and strict calls (a grammar from the tools' schemas).
+    tool_choice: Any = "auto"
+    parallel_tool_calls: bool = True
+    strict: bool = False
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias); -inf bans a token
 
     @classmethod
     def defaults(cls, **overrides: Any) -> "SamplingParams":

@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import codecs
 import ctypes
+import math
 import os
 import threading
 import time
@@ -28,10 +29,12 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from ..chat_format import load_params
-from ..toolcalls import StreamingParser
+from ..tool_choice import ToolChoice, tool_names
+from ..toolcalls import StreamingParser, ToolCallCompleted, ToolCallFailed
 from .base import BackendError, BackendStatus, CancelToken, SamplingParams, TurnComplete, TurnEvent, Usage
 from .checkpoints import (Checkpoint, CheckpointStore, restore_partial_state, save_partial_state,
                           token_digest)
+from .llama_sampling import LogitsProcessor, TurnSampler
 from .prepared import ASSISTANT_START, PreparedPrompts, divergence_reason
 
 
@@ -244,10 +247,14 @@ class LlamaCppBackend:
     def __init__(self, model_path: str | Path, *, n_ctx: int | None = None,
                  n_threads: int | None = None, max_sessions: int = 8,
                  checkpoints_per_session: int | None = None,
-                 checkpoint_budget_bytes: int | None = None) -> None:
+                 checkpoint_budget_bytes: int | None = None,
+                 logits_processors: Sequence[LogitsProcessor] = ()) -> None:
         """`checkpoints_per_session` / `checkpoint_budget_bytes`: recurrent-state checkpoints kept
         per session and for all sessions of the model together (defaults 4 and 512 MiB; 0 turns
-        them off). Given, they apply to every session of the shared model."""
+        them off). Given, they apply to every session of the shared model.
+        `logits_processors`: change the logits before each token is sampled (a tool-call grammar
+        still has the last word: a strict call stays valid whatever they do)."""
+        self.logits_processors = list(logits_processors)
         self.context_length = n_ctx or load_params().context_length
         self.model = shared_model(Path(model_path), self.context_length, n_threads, max_sessions)
         store = self.model.checkpoints
@@ -284,6 +291,40 @@ class LlamaCppBackend:
             if self.model.owner == session_id:
                 self.model.owner = None
 
+    def _tool_policy(self, tools: Sequence[Mapping[str, Any]] | None, sampling: SamplingParams,
+                     reasoning_open: bool) -> dict[str, Any] | None:
+        """TurnSampler arguments enforcing tool_choice and strict calls; None: the default sampler."""
+        from ..tool_grammar import CALL_OPEN, THINK_CLOSE, GrammarError, tool_call_grammar
+
+        try:
+            choice = ToolChoice.parse(sampling.tool_choice)
+            choice.check(tool_names(tools))
+        except ValueError as exc:
+            raise BackendError(str(exc)) from exc
+        bias = {int(t): float(b) for t, b in sampling.logit_bias}
+        policy: dict[str, Any] = {"end_tokens": self.model.stop_ids, "processors": self.logits_processors}
+        if tools and (choice.forces_call or (sampling.strict and choice.mode == "auto")):
+            call_open, think_close = self._single_token(CALL_OPEN), self._single_token(THINK_CLOSE)
+            try:
+                grammar = tool_call_grammar(tools, choice=choice, parallel=sampling.parallel_tool_calls,
+                                            reasoning_open=reasoning_open)
+            except GrammarError as exc:
+                raise BackendError(str(exc)) from exc
+            policy.update(grammar=grammar.gbnf, lazy=grammar.lazy, trigger_token=call_open,
+                          arm_token=think_close if grammar.lazy and reasoning_open else None)
+        elif tools and choice.mode == "none":
+            bias[self._single_token(CALL_OPEN)] = -math.inf  # the model cannot open a call
+        if "grammar" not in policy and not bias and not self.logits_processors:
+            return None
+        policy["logit_bias"] = bias
+        return policy
+
+    def _single_token(self, text: str) -> int:
+        ids = self.model.tokenize(text.encode(), first=False)
+        if len(ids) != 1:
+            raise BackendError(f"this model has no single {text} token: tool_choice and strict calls need it")
+        return ids[0]
+
     def stream_turn(self, messages: Sequence[Mapping[str, Any]],
                     tools: Sequence[Mapping[str, Any]] | None = None, *,
                     sampling: SamplingParams | None = None, enable_thinking: bool = True,
@@ -293,7 +334,10 @@ class LlamaCppBackend:
 
         sampling = sampling or SamplingParams.defaults()
         prompt_bytes, tokens = self.prepared.take(messages, tools, enable_thinking, session_id)
-        parser = StreamingParser(thinking_open=prompt_bytes.rstrip().endswith(b"<think>"))
+        reasoning_open = prompt_bytes.rstrip().endswith(b"<think>")
+        parser = StreamingParser(thinking_open=reasoning_open)
+        policy = self._tool_policy(tools, sampling, reasoning_open)
+        single_call = bool(tools) and not sampling.parallel_tool_calls
         model = self.model
         with model.lock:
             model.switch_to(session_id)
@@ -313,6 +357,9 @@ class LlamaCppBackend:
                 usage.reuse_note = model.rewind(session_id, prompt_bytes, tokens)
                 if is_query_start(messages):
                     model.checkpoint_query_start(session_id, prompt_bytes, tokens)
+                sampler = TurnSampler(llm, sampling, **policy) if policy is not None else None
+                if sampler is not None:  # generate takes this turn's sampler instead of building one
+                    llm._init_sampler = lambda **_: sampler
                 for token in llm.generate(tokens, temp=sampling.temperature, top_k=sampling.top_k,
                                           top_p=sampling.top_p, min_p=sampling.min_p,
                                           repeat_penalty=sampling.repeat_penalty,
@@ -333,10 +380,19 @@ class LlamaCppBackend:
                     text = decoder.decode(piece)
                     if text:
                         raw_parts.append(text)
-                        yield from parser.feed(text)
+                        events = list(parser.feed(text))
+                        yield from events
+                        # parallel_tool_calls=false: the first call ends the turn.
+                        if single_call and any(isinstance(e, (ToolCallCompleted, ToolCallFailed)) for e in events):
+                            finish = "stop"
+                            break
                     if usage.completion_tokens >= max_tokens:
                         break
             finally:
+                if "_init_sampler" in vars(llm):
+                    del llm._init_sampler
+                    llm._sampler = None
+                    sampler.close()
                 # The state holds the prompt and the generated tokens up to (not including) the
                 # last sampled one; remember exactly that, as text, for the next round's check.
                 # A turn that failed before its prompt was read leaves a state nobody can name.

@@ -24,10 +24,16 @@ from typing import Any, Iterator, Mapping, Sequence
 import httpx
 
 from ..chat_format import load_params
+from ..tool_choice import ToolChoice, tool_names
 from ..toolcalls import StreamingParser
 from .base import BackendError, BackendStatus, CancelToken, SamplingParams, TurnComplete, TurnEvent, Usage
 from .prepared import PreparedPrompts, divergence_reason
 from .server_template import FIX, probe_server_template
+
+
+CALL_CLOSE = "</tool_call>"
+# llama.cpp's common_grammar_trigger_type values, as /completion reads them.
+_TRIGGER_TOKEN, _TRIGGER_PATTERN = 0, 2
 
 
 @dataclass
@@ -49,6 +55,7 @@ class LlamaServerTokensBackend:
         self.max_sessions = max_sessions
         self._lock = threading.Lock()
         self.prepared = PreparedPrompts(self._prompt_tokens)
+        self._special: dict[str, int] = {}  # token ids of `<tool_call>` and friends on this server
 
     # -- server calls -----------------------------------------------------------------------
     def _post(self, path: str, body: Mapping[str, Any]) -> Any:
@@ -137,7 +144,9 @@ class LlamaServerTokensBackend:
         }
         if sampling.seed is not None:
             request["seed"] = sampling.seed
-        parser = StreamingParser(thinking_open=prompt.rstrip().endswith(b"<think>"))
+        reasoning_open = prompt.rstrip().endswith(b"<think>")
+        request.update(self._tool_fields(tools, sampling, reasoning_open))
+        parser = StreamingParser(thinking_open=reasoning_open)
         usage = Usage(prompt_tokens=len(tokens))
         generated: list[int] = []
         raw_parts: list[str] = []
@@ -173,6 +182,11 @@ class LlamaServerTokensBackend:
         except ValueError as exc:
             raise BackendError(f"malformed stream from {self.base_url}: {exc}") from exc
         self._remember(session_id, prompt, tokens, generated, final)
+        if final.get("stop_type") == "word" and final.get("stopping_word") == CALL_CLOSE:
+            # parallel_tool_calls=false stopped at the first call's end; the server drops the
+            # stop word from the text, the call needs it back.
+            raw_parts.append(CALL_CLOSE)
+            yield from parser.feed(CALL_CLOSE)
         yield from parser.finish()
         timings = final.get("timings") or {}
         usage.completion_tokens = int(timings.get("predicted_n", len(generated)))
@@ -190,6 +204,53 @@ class LlamaServerTokensBackend:
         if finish == "stop" and result.tool_calls:
             finish = "tool_calls"
         yield TurnComplete(result, "".join(raw_parts), finish, usage)
+
+    def _tool_fields(self, tools: Sequence[Mapping[str, Any]] | None, sampling: SamplingParams,
+                     reasoning_open: bool) -> dict[str, Any]:
+        """/completion options enforcing tool_choice and strict calls (llama-server's grammar,
+        grammar_lazy and grammar_triggers; logit_bias bans `<tool_call>` for "none")."""
+        from ..tool_grammar import CALL_OPEN, GrammarError, tool_call_grammar
+
+        try:
+            choice = ToolChoice.parse(sampling.tool_choice)
+            choice.check(tool_names(tools))
+        except ValueError as exc:
+            raise BackendError(str(exc)) from exc
+        fields: dict[str, Any] = {}
+        bias = [[int(t), float(b) if b != float("-inf") else False] for t, b in sampling.logit_bias]
+        if tools and (choice.forces_call or (sampling.strict and choice.mode == "auto")):
+            try:
+                grammar = tool_call_grammar(tools, choice=choice, parallel=sampling.parallel_tool_calls,
+                                            reasoning_open=reasoning_open)
+            except GrammarError as exc:
+                raise BackendError(str(exc)) from exc
+            fields["grammar"] = grammar.gbnf
+            if grammar.lazy:
+                fields["grammar_lazy"] = True
+                if reasoning_open:
+                    # The server arms a lazy grammar from the first token; a pattern that needs the
+                    # reasoning block closed first keeps a `<tool_call>` inside it free text.
+                    fields["grammar_triggers"] = [{"type": _TRIGGER_PATTERN,
+                                                   "value": "</think>[\\s\\S]*?(<tool_call>)"}]
+                else:
+                    fields["grammar_triggers"] = [{"type": _TRIGGER_TOKEN, "value": CALL_OPEN,
+                                                   "token": self._special_token(CALL_OPEN)}]
+        elif tools and choice.mode == "none":
+            bias.append([self._special_token(CALL_OPEN), False])  # false: the server bans it
+        if tools and not sampling.parallel_tool_calls and "grammar" not in fields:
+            fields["stop"] = [*load_params().stop, CALL_CLOSE]  # the first call ends the turn
+        if bias:
+            fields["logit_bias"] = bias
+        return fields
+
+    def _special_token(self, text: str) -> int:
+        if text not in self._special:
+            ids = self._tokenize(text.encode(), first=False)
+            if len(ids) != 1:
+                raise BackendError(f"the server's model has no single {text} token: tool_choice and strict "
+                                   "calls need it")
+            self._special[text] = ids[0]
+        return self._special[text]
 
     def _remember(self, session_id: str, prompt: bytes, tokens: list[int], generated: list[int],
                   final: Mapping[str, Any]) -> None:

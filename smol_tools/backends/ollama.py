@@ -14,6 +14,7 @@ import httpx
 import ollama
 
 from ..chat_format import load_params
+from ..tool_choice import ToolChoice, restrict_tools, tool_names
 from .base import BackendError, BackendStatus, CancelToken, SamplingParams, TurnEvent, Usage
 from .messages import to_ollama_wire
 from .server_stream import ServerTurnAssembler
@@ -52,6 +53,19 @@ class OllamaBackend:
     def count_tokens(self, text: str) -> int:
         return len(text.encode()) // 3  # Ollama has no tokenize endpoint: a conservative estimate
 
+    @staticmethod
+    def _tools_sent(tools: Sequence[Mapping[str, Any]] | None, sampling: SamplingParams) -> list | None:
+        """Ollama has no tool_choice: "none" sends no tools (Ollama then parses no calls), a named
+        function sends only that tool; "required" and parallel_tool_calls=false are enforced by the
+        agent (docs/strict-calls.md). Strict calls have no Ollama equivalent for our format."""
+        try:
+            choice = ToolChoice.parse(sampling.tool_choice)
+            choice.check(tool_names(tools))
+        except ValueError as exc:
+            raise BackendError(str(exc)) from exc
+        sent = restrict_tools(tools, choice) if choice.mode in ("none", "function") else list(tools or [])
+        return sent or None
+
     def stream_turn(self, messages: Sequence[Mapping[str, Any]],
                     tools: Sequence[Mapping[str, Any]] | None = None, *,
                     sampling: SamplingParams | None = None, enable_thinking: bool = True,
@@ -73,7 +87,7 @@ class OllamaBackend:
         started = time.perf_counter()
         try:
             for chunk in self.client.chat(model=self.model, messages=to_ollama_wire(messages),
-                                          tools=list(tools) if tools else None, stream=True,
+                                          tools=self._tools_sent(tools, sampling), stream=True,
                                           think=enable_thinking, options=options):
                 if cancel is not None and cancel.cancelled:
                     finish = "cancelled"

@@ -13,10 +13,30 @@ import httpx
 import openai
 
 from ..chat_format import load_params
+from ..tool_choice import ToolChoice, restrict_tools, tool_names
 from .base import BackendError, BackendStatus, CancelToken, SamplingParams, TurnEvent, Usage
 from .messages import to_openai_wire
 from .server_stream import ServerTurnAssembler
 from .server_template import FIX, probe_server_template
+
+
+def openai_tool_fields(tools: Sequence[Mapping[str, Any]], sampling: SamplingParams) -> dict[str, Any]:
+    """tools, tool_choice, parallel_tool_calls and strict as OpenAI-compatible servers read them.
+
+    llama-server reads tool_choice as a string only ("auto", "none", "required"): a named
+    function is sent as "required" with that one tool, which every server honours alike.
+    `strict` is OpenAI's per-function flag (vLLM and OpenAI constrain the call; llama-server
+    --jinja constrains tool calls with its own lazy grammar whether or not it is set)."""
+    try:
+        choice = ToolChoice.parse(sampling.tool_choice)
+        choice.check(tool_names(tools))
+    except ValueError as exc:
+        raise BackendError(str(exc)) from exc
+    sent = restrict_tools(tools, choice) if choice.mode == "function" else list(tools)
+    if sampling.strict:
+        sent = [{**t, "function": {**t["function"], "strict": True}} for t in sent]
+    return {"tools": sent, "tool_choice": "required" if choice.mode == "function" else choice.mode,
+            "parallel_tool_calls": sampling.parallel_tool_calls}
 
 
 def _extra(obj: Any, name: str) -> Any:
@@ -91,7 +111,9 @@ class OpenAICompatBackend:
         if sampling.seed is not None:
             request["seed"] = sampling.seed
         if tools:
-            request["tools"] = list(tools)
+            request.update(openai_tool_fields(tools, sampling))
+        if sampling.logit_bias:  # OpenAI's range is [-100, 100]; -100 bans a token
+            request["logit_bias"] = {str(t): max(-100.0, min(100.0, b)) for t, b in sampling.logit_bias}
         assembler = ServerTurnAssembler()
         usage = Usage()
         finish = "length"

@@ -1,0 +1,105 @@
+"""GBNF grammars that make tool calls impossible to malform (strict calls, tool_choice).
+
+A grammar covers the tool-call blocks of our format,
+
+    <tool_call>\\n{"name": "<declared tool>", "arguments": <object matching its schema>}\\n</tool_call>
+
+one block, or several separated by a newline (parallel calls), then the end of the turn. Two
+shapes:
+
+- lazy (strict calls with tool_choice "auto"): the grammar waits for the `<tool_call>` token;
+  reasoning and free text before it are not constrained. The backend arms it only after the
+  reasoning block closed, so a `<tool_call>` written while thinking stays free text.
+- eager (tool_choice "required" or one named function): the turn must end in a call. With the
+  reasoning block open (thinking on) the grammar lets any token but `</think>` through, then
+  `</think>`, whitespace and the calls; reasoning stays free, answering without a call cannot.
+
+Arguments are converted from each tool's JSON schema with llama-cpp-python's schema converter
+(the Python twin of llama.cpp's json-schema-to-grammar); the keywords it supports are listed in
+docs/strict-calls.md. Keywords it cannot express (minimum, maximum, multipleOf, uniqueItems, not,
+if/then, ...) still reach the agent's validation, which reports a violation to the model.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from .tool_choice import ToolChoice, restrict_tools
+
+CALL_OPEN = "<tool_call>"
+THINK_CLOSE = "</think>"
+# Between `</think>` and a forced first call: the blank line the model writes there.
+_GAP = '[\\n]{0,2}'
+_JSON_CHAR = r'char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'
+
+
+class GrammarError(ValueError):
+    """A schema the converter cannot turn into a grammar; the message names the tool."""
+
+
+@dataclass(frozen=True)
+class ToolGrammar:
+    gbnf: str
+    lazy: bool  # wait for the `<tool_call>` token; eager grammars apply from the first token
+    tools: tuple[str, ...]  # the tool names a call may use
+
+
+def _literal(text: str) -> str:
+    """A GBNF string literal for `text`."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return f'"{escaped}"'
+
+
+def _arguments_schema(function: Mapping[str, Any]) -> dict[str, Any]:
+    params = function.get("parameters")
+    if not isinstance(params, Mapping) or not params:
+        return {"type": "object", "properties": {}}
+    return dict(params)
+
+
+def tool_call_grammar(tools: Sequence[Mapping[str, Any]], *, choice: ToolChoice | None = None,
+                      parallel: bool = True, reasoning_open: bool = False) -> ToolGrammar:
+    """The grammar for calls to `tools` under `choice`.
+
+    `reasoning_open`: the prompt leaves a `<think>` block open (thinking on); only eager grammars
+    use it (lazy ones are armed by the backend once the block closed)."""
+    from llama_cpp.llama_grammar import SchemaConverter
+
+    choice = choice or ToolChoice()
+    allowed = restrict_tools(tools, choice)
+    if not allowed:
+        raise GrammarError(f"no tool a call may use (tool_choice {choice.wire()!r})")
+    converter = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    alternatives = []
+    for i, tool in enumerate(allowed):
+        function = tool["function"]
+        name = function["name"]
+        try:
+            schema = converter.resolve_refs(_arguments_schema(function), f"tool-{i}")
+            arguments = converter.visit(schema, f"tool-{i}-arguments")
+        except (AssertionError, KeyError, TypeError, ValueError, RecursionError) as exc:
+            raise GrammarError(f"tool {name!r}: its parameters schema cannot be turned into a grammar "
+                               f"({type(exc).__name__}: {exc})") from exc
+        head = '{"name": ' + json.dumps(name, ensure_ascii=False) + ', "arguments": '
+        alternatives.append(f"{_literal(head)} {arguments}")
+    rules = [
+        f"tool-call ::= {_literal(CALL_OPEN + chr(10))} ( {' | '.join(alternatives)} ) "
+        f"{_literal('}' + chr(10) + '</tool_call>')}",
+        f"tool-calls ::= tool-call ( \"\\n\" tool-call )*" if parallel else "tool-calls ::= tool-call",
+    ]
+    lazy = not choice.forces_call
+    if lazy:
+        rules.insert(0, "root ::= tool-calls")
+    elif reasoning_open:
+        # Token syntax: `!</think>` is any single token but `</think>`; the end of the
+        # reasoning block is the token the template's `<think>` pairs with.
+        rules.insert(0, f"root ::= ( !{THINK_CLOSE} )* {THINK_CLOSE} {_GAP} tool-calls")
+    else:
+        rules.insert(0, f"root ::= {_GAP} tool-calls")
+    # JSON strings may not hold raw control characters (the converter's `char` allows them).
+    body = "\n".join(_JSON_CHAR if line.startswith("char ::= ") else line
+                     for line in converter.format_grammar().splitlines())
+    gbnf = "\n".join(rules) + "\n" + body + "\n"
+    return ToolGrammar(gbnf, lazy, tuple(t["function"]["name"] for t in allowed))
