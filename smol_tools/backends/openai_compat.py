@@ -16,6 +16,7 @@ from ..chat_format import load_params
 from ..tool_choice import ToolChoice, restrict_tools, tool_names
 from .base import BackendError, BackendStatus, CancelToken, SamplingParams, TurnEvent, Usage
 from .messages import to_openai_wire
+from .server_parse_recovery import is_unparsed_output_error, recover_unparsed_turn
 from .server_stream import ServerTurnAssembler
 from .server_template import FIX, probe_server_template
 
@@ -150,8 +151,15 @@ class OpenAICompatBackend:
             raise BackendError(f"{self.base_url} did not answer within {self.timeout_s:g}s") from exc
         except (openai.APIConnectionError, httpx.TransportError) as exc:
             raise BackendError(f"lost the connection to {self.base_url}: {exc.__cause__ or exc}") from exc
-        except openai.APIStatusError as exc:
-            raise BackendError(f"{self.base_url} answered HTTP {exc.status_code}: {exc.message}") from exc
+        except openai.APIError as exc:  # HTTP status, or an error event inside the stream
+            status = getattr(exc, "status_code", None)
+            if not is_unparsed_output_error(status, exc.message):
+                raise BackendError(f"{self.base_url} answered " + (f"HTTP {status}" if status else "an error")
+                                   + f": {exc.message}") from exc
+            # llama-server generated the turn but its own parser refused it: keep the turn.
+            yield from recover_unparsed_turn(self.base_url, request, sampling, server_message=exc.message,
+                                             timeout_s=self.timeout_s)
+            return
         except (httpx.HTTPError, ValueError) as exc:
             raise BackendError(f"malformed stream from {self.base_url}: {exc}") from exc
         if not usage.generation_seconds:
