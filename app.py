@@ -17,6 +17,7 @@ from typing import Any
 import gradio as gr
 
 from smol_tools.app.api import register_api
+from smol_tools.app.mcp_api import register_mcp_api, restrict_mcp_tools
 from smol_tools.app.backend_choice import KIND_LABELS
 from smol_tools.app.config import QUANTS, TINY, AppConfig
 from smol_tools.app.custom_tools import EXAMPLE as CUSTOM_TOOLS_EXAMPLE
@@ -268,6 +269,7 @@ def build_demo(service: DemoService) -> gr.Blocks:
         demo.unload(on_unload)
 
         register_api(service, concurrency_id=GENERATE, concurrency_limit=config.concurrency)
+        register_mcp_api(service, concurrency_id=GENERATE, concurrency_limit=config.concurrency)
     return demo
 
 
@@ -279,7 +281,11 @@ def main() -> None:
     demo = build_demo(service)
     demo.queue(default_concurrency_limit=None, max_size=256)
     log.info("serving on http://%s:%d (%s)", config.host, config.port, service.default.label)
-    demo.launch(server_name=config.host, server_port=config.port, css=CSS, show_error=True)
+    demo.launch(server_name=config.host, server_port=config.port, css=CSS, show_error=True,
+                mcp_server=config.mcp_server, prevent_thread_lock=True)
+    if config.mcp_server:  # only the deliberate MCP tools, not every endpoint (mcp_api.py)
+        log.info("MCP tools at /gradio_api/mcp/: %s", ", ".join(restrict_mcp_tools(demo)))
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -68,6 +68,10 @@ class AppConfig:
     max_import_bytes: int = 2_000_000  # one session export brought in by /import_session
     new_sessions_per_minute: int = 20  # per client address: a flood of fresh session ids is refused
     idle_protect_s: int = 600  # a session used this recently is never evicted for another one
+    mcp_server: bool = True  # serve the app's MCP tools at /gradio_api/mcp/ (smol_tools/app/mcp_api.py)
+    # Visitors may add MCP servers in the Tools panel (a URL is network reach, a command runs
+    # code on this server): on by default only where the visitor is the operator.
+    allow_mcp_servers: bool = False
 
     @property
     def loopback_only(self) -> bool:
@@ -112,6 +116,10 @@ class AppConfig:
             max_import_bytes=_int(env, "SMOL_TOOLS_MAX_IMPORT_BYTES", 2_000_000, minimum=1000) or 2_000_000,
             new_sessions_per_minute=_int(env, "SMOL_TOOLS_NEW_SESSIONS_PER_MINUTE", 20) or 20,
             idle_protect_s=_int(env, "SMOL_TOOLS_IDLE_PROTECT_S", 600, minimum=0) or 0,
+            mcp_server=_flag(env, "SMOL_TOOLS_MCP_SERVER", True),
+            allow_mcp_servers=_flag(env, "SMOL_TOOLS_ALLOW_MCP_SERVERS", "SPACE_ID" not in env
+                                    and (env.get("GRADIO_SERVER_NAME", "").strip() or "127.0.0.1").startswith(
+                                        ("127.", "localhost", "::1", "[::1]"))),
         )
 
     def model_spec(self) -> str:
