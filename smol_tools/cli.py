@@ -11,9 +11,9 @@ from typing import Any, Sequence
 from .app.config import QUANTS
 from .backends.factory import BACKEND_KINDS
 from .cli_errors import FAILED, CliError, UsageError, debug_enabled, one_line
+from .cli_help import URL_HELP, HelpFormatter, apply_formatter
 from .model_source import DEFAULT_HOMES, DEFAULT_QUANT
 
-URL_HELP = "server URL for --backend openai, llama-server or ollama (the backend's usual local port if empty)"
 
 
 class _VersionAction(argparse.Action):
@@ -144,7 +144,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
     text = sys.stdin.read()
     if args.stream:
         if args.chunk < 1:
-            raise SystemExit("error: --chunk must be at least 1")
+            raise UsageError("--chunk must be at least 1")
         parser = StreamingParser()
         for start in range(0, len(text), args.chunk):
             parser.feed(text[start: start + args.chunk])
@@ -176,32 +176,32 @@ def cmd_chat(args: argparse.Namespace) -> int:
         session.close()
 
 
-def _gguf_input(spec: str) -> tuple[Path | None, str | None]:
-    """A local GGUF path or owner/repo:QUANT -> (file, None), or (None, the error to print)."""
+def _gguf_input(spec: str) -> Path:
+    """A local GGUF path or owner/repo:QUANT -> the file; CliError (2: fix the name or file,
+    1: the Hub could not be reached) otherwise."""
+    from .cli_chat import model_error
     from .gguf_header import GGUFHeaderError
     from .model_source import ModelSourceError, resolve_gguf
 
     try:
-        return resolve_gguf(spec), None
-    except (ModelSourceError, GGUFHeaderError) as exc:
-        return None, str(exc)
+        return resolve_gguf(spec)
+    except ModelSourceError as exc:
+        raise model_error(exc, hint="") from None
+    except GGUFHeaderError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .gguf_doctor import diagnose
     from .gguf_header import GGUFHeaderError
 
-    path, error = _gguf_input(args.gguf)
-    report = None
+    path = _gguf_input(args.gguf)
+    # A Hub file is named as the user typed it in the fix line, not by its cache path.
+    target = str(path) if Path(args.gguf).expanduser().is_file() else args.gguf
     try:
-        # A Hub file is named as the user typed it in the fix line, not by its cache path.
-        target = str(path) if path is not None and Path(args.gguf).expanduser().is_file() else args.gguf
-        report = diagnose(path, fix_target=target) if path is not None else None
+        report = diagnose(path, fix_target=target)
     except GGUFHeaderError as exc:
-        error = str(exc)
-    if report is None:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     if args.json:
         json.dump(report.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
@@ -215,23 +215,17 @@ def cmd_retemplate(args: argparse.Namespace) -> int:
     from .gguf_retemplate import RetemplateError, retemplate
 
     if args.in_place and args.output is not None and Path(args.output).resolve() != Path(args.input).resolve():
-        print("error: --in-place rewrites the input itself: give no output path", file=sys.stderr)
-        return 2
+        raise UsageError("--in-place rewrites the input itself: give no output path")
     if args.output is None and not args.in_place:
-        print("error: give an output path (smol-tools retemplate IN.gguf OUT.gguf), or --in-place "
-              "to rewrite IN.gguf itself", file=sys.stderr)
-        return 2
-    source, error = _gguf_input(args.input)
-    if source is not None and args.in_place and Path(args.input).resolve() != source.resolve():
-        error = f"--in-place needs a local file, not {args.input!r} (a download is not yours to rewrite)"
-    if error is not None:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        raise UsageError("give an output path (smol-tools retemplate IN.gguf OUT.gguf), or --in-place "
+                         "to rewrite IN.gguf itself")
+    source = _gguf_input(args.input)
+    if args.in_place and Path(args.input).resolve() != source.resolve():
+        raise UsageError(f"--in-place needs a local file, not {args.input!r} (a download is not yours to rewrite)")
     try:
         result = retemplate(source, None if args.in_place else Path(args.output), in_place=args.in_place)
     except (RetemplateError, GGUFHeaderError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     print(result.describe())
     assert result.report is not None
     print("\ndoctor on the result:")
@@ -240,7 +234,7 @@ def cmd_retemplate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="smol-tools", description=__doc__, formatter_class=_HelpFormatter)
+    parser = argparse.ArgumentParser(prog="smol-tools", description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--version", action=_VersionAction,
                         help="print the versions of smol-tools, llama-cpp-python, llama.cpp and gguf")
     parser.add_argument("--debug", action="store_true",
@@ -381,30 +375,10 @@ def _llama_cpp_build() -> str:
     return f"{where}; built at {os.path.dirname(servers[-1])}" + (f" ({line})" if line else "")
 
 
-class _HelpFormatter(argparse.HelpFormatter):
-    """Every option shows its default, unless its help already says it or there is none to say."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = action.help or ""
-        if action.help is argparse.SUPPRESS or "default" in text or "%(default)" in text:
-            return action.help
-        if action.default in (None, False, "", argparse.SUPPRESS) or not action.option_strings:
-            return action.help
-        return f"{text} (default: %(default)s)".strip()
-
-
-def _apply_formatter(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = _HelpFormatter
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for child in action.choices.values():
-                _apply_formatter(child)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    _apply_formatter(parser)
+    apply_formatter(parser)
     args = parser.parse_args(raw)  # bad usage: argparse prints it and exits 2
     debug = debug_enabled(args.debug)
     try:

@@ -83,12 +83,13 @@ def model_spec(config: AppConfig) -> str:
     return hub_spec(config.model or DEFAULT, config.quant)
 
 
-def _model_error(exc: ModelSourceError) -> CliError:
-    usage = exc.kind in ("bad_spec", "missing_file", "no_quant", "not_found")
+def model_error(exc: ModelSourceError, hint: str = OFFLINE_HINT) -> CliError:
+    """A model reference that cannot be used: the user's to fix (exit 2) unless the Hub could not
+    be reached or refused a login (exit 1: the same command can work later)."""
     message = str(exc)
-    if exc.kind in ("unreachable", "missing_file", "bad_spec"):
-        message += "\n" + OFFLINE_HINT
-    return UsageError(message) if usage else CliError(message, FAILED)
+    if hint and exc.kind in ("unreachable", "missing_file", "bad_spec"):
+        message += "\n" + hint
+    return CliError(message, FAILED) if exc.kind in ("unreachable", "auth") else UsageError(message)
 
 
 def _explicit_fallback(env: dict[str, str]) -> bool:
@@ -139,15 +140,15 @@ def _open_in_process(config: AppConfig, env: dict[str, str], say: Callable[[str]
     from .model_source import resolve_model
 
     spec = model_spec(config)
-    if spec.split(":")[0].lower() == TINY:
-        return open_tiny()
     try:
-        resolved = resolve_model(spec)
+        resolved = resolve_model(spec)  # for tiny too: a quant that does not ship is refused here
+        if resolved.tiny:
+            return open_tiny()
     except ModelSourceError as exc:
         if exc.kind == "unreachable" and _explicit_fallback(env):
             say(f"{exc}\nSMOL_TOOLS_FALLBACK_TINY is on: using the tiny offline test model instead.")
             return open_tiny()
-        raise _model_error(exc) from None
+        raise model_error(exc) from None
     opened = open_backend(BackendChoice("llama-cpp-python", str(resolved.path), n_ctx=config.n_ctx))
     if opened.backend is None:
         raise CliError(opened.notice)

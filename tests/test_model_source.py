@@ -215,10 +215,10 @@ def test_hub_down_falls_back_to_the_cache(hub: HubStandIn) -> None:
 def test_default_spec_is_what_entry_points_use() -> None:
     # `chat`, `eval` and the app all default to the resolver's homes, never to one repo name.
     from smol_tools.app.config import AppConfig
-    from smol_tools.cli import build_parser
+    from smol_tools.cli_chat import ChatOptions, chat_config, model_spec
 
-    chat = build_parser().parse_args(["chat"])
-    assert chat.model == model_source.DEFAULT
+    # `chat` with no --model and no SMOL_TOOLS_MODEL loads what the app loads.
+    assert model_spec(chat_config(ChatOptions(), env={})) == f"{model_source.DEFAULT}:Q4_K_M"
     assert AppConfig.from_env({}).model_spec() == f"{model_source.DEFAULT}:Q4_K_M"
     assert AppConfig.from_env({"SMOL_TOOLS_QUANT": "q8_0"}).model_spec() == f"{model_source.DEFAULT}:Q8_0"
 

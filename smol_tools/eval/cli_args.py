@@ -11,6 +11,7 @@ from typing import Any
 from .bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
 from .compare import BACKENDS, RunSpec, compare_markdown, parse_spec
 from .suite import SCENARIOS, SuiteError
+from ..cli_help import URL_HELP
 
 
 def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -18,12 +19,13 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
         "eval", help="score tool calling on an eval suite (per scenario, with 95%% CIs)",
         description="Run an eval suite through a backend and report tool-selection P/R/F1, JSON validity, "
                     "argument correctness and no-tool accuracy, overall and per scenario, with bootstrap "
-                    "95%% confidence intervals. Metric definitions: evals/README.md.")
-    parser.add_argument("--backend", choices=BACKENDS, default="llama-cpp-python")
+                    "95% confidence intervals. Metric definitions: evals/README.md.")
+    parser.add_argument("--backend", choices=BACKENDS, default="llama-cpp-python",
+                        help="where the model runs (llama-cpp-python: in process)")
     parser.add_argument("--model", default=None,
                         help="in process: a GGUF path, owner/repo:QUANT, or tiny[:QUANT] (the test model); "
                              "servers: the model name")
-    parser.add_argument("--url", default="", help="server URL for --backend openai/ollama")
+    parser.add_argument("--url", default="", help=URL_HELP)
     parser.add_argument("--suite", default=None,
                         help="suite JSON (default: the packaged smol_tools/eval/suite.json); 'tiny' = the tiny model's scripted suite")
     parser.add_argument("--out", type=Path, help="write the JSON report here")
@@ -69,6 +71,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not suite.cases:
         print("error: no case selected", file=sys.stderr)
         return 2
+    for spec in specs:  # a server that is down would be scored as a model that never calls a tool
+        problem = _unreachable(spec)
+        if problem:
+            print(f"error: {problem[0]}", file=sys.stderr)
+            return problem[1]
     options = {"max_tokens": args.max_tokens, "progress": not args.no_progress,
                "resamples": args.bootstrap, "seed": args.seed}
     try:
@@ -84,9 +91,41 @@ def cmd_eval(args: argparse.Namespace) -> int:
     payload: dict[str, Any] = reports[0] if len(reports) == 1 else {"comparison": comparison, "reports": reports}
     _write(args.out, json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
     _write(args.markdown, text + "\n")
+    for report in reports:  # runtime failures are scored as wrong answers: say why they happened
+        failures = report.get("failures") or []
+        if failures:
+            first = failures[0]
+            print(f"{report['label']}: {len(failures)} of {report['suite']['steps']} step(s) failed in the "
+                  f"runtime; the first ({first['case']}, step {first['step']}): {first['failure']}",
+                  file=sys.stderr)
+        if failures and len(failures) >= report["suite"]["steps"]:
+            print(f"error: every step failed to run on {report['label']}: these scores measure the failure, "
+                  "not the model", file=sys.stderr)
+            return 1
     if args.fail_under is not None:
         worst = min(r["overall"]["metrics"]["tool_f1"]["value"] for r in reports)
         if worst < args.fail_under:
             print(f"tool F1 {worst:.3f} is below --fail-under {args.fail_under}", file=sys.stderr)
             return 1
     return 0
+
+
+def _unreachable(spec: RunSpec) -> tuple[str, int] | None:
+    """Why the server of `spec` cannot be reached and the exit status (2: not a URL, 1: nothing
+    answers there), or None: any HTTP answer, even an error status, means something listens."""
+    if spec.backend == "llama-cpp-python":
+        return None
+    import httpx
+
+    from ..cli_help import DEFAULT_URLS
+
+    url = spec.url or DEFAULT_URLS.get(spec.backend, "")
+    try:
+        httpx.get(url, timeout=10.0)
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL):
+        return f"{url!r} is not a server URL (give one like http://127.0.0.1:8080)", 2
+    except httpx.TransportError as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        return (f"cannot reach {url} for {spec.label}: {reason}. Start the server (or check --url) "
+                "and run again"), 1
+    return None
