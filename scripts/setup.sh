@@ -24,16 +24,30 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)
 PY
 
-# System packages the tests need: Go (Ollama template check) and Chromium (browser test).
+# System packages the tests need: Go (Ollama template check), Chromium (browser test), Node + npm (@huggingface/jinja).
 if [ "$PROFILE" = test ]; then
   missing=()
   command -v go >/dev/null 2>&1 || missing+=(golang-go)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
   if [ "${#missing[@]}" -gt 0 ]; then
     log "installing system packages: ${missing[*]}"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  # @huggingface/jinja (the fifth template engine), pinned in smol_tools/hf_jinja_harness/package.json;
+  # the same folder smol_tools/hf_jinja_render.py looks in.
+  HF_JINJA_VERSION="$(sed -n 's/.*"@huggingface\/jinja": "\([^"]*\)".*/\1/p' "$ROOT/smol_tools/hf_jinja_harness/package.json")"
+  HF_JINJA_DIR="$CACHE/hf-jinja/$HF_JINJA_VERSION"
+  if [ ! -f "$HF_JINJA_DIR/node_modules/@huggingface/jinja/dist/index.js" ]; then
+    log "installing @huggingface/jinja $HF_JINJA_VERSION (npm)"
+    mkdir -p "$CACHE/hf-jinja"
+    tmp="$(mktemp -d "$CACHE/hf-jinja/.install-XXXXXX")"
+    cp "$ROOT/smol_tools/hf_jinja_harness/package.json" "$tmp/"
+    (cd "$tmp" && npm install --silent --no-audit --no-fund --ignore-scripts --save-exact "@huggingface/jinja@$HF_JINJA_VERSION" >/dev/null)
+    rm -rf "$HF_JINJA_DIR"; mv "$tmp" "$HF_JINJA_DIR"
   fi
 fi
 

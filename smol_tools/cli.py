@@ -27,7 +27,7 @@ class _VersionAction(argparse.Action):
         print(_versions())
         parser.exit(0)
 
-ENGINES = ("jinja", "llama", "ollama", "llama-cpp-python")
+ENGINES = ("jinja", "llama", "ollama", "llama-cpp-python", "hf-jinja")
 
 
 def _read_json(path: str, option: str) -> Any:
@@ -95,6 +95,10 @@ def cmd_render(args: argparse.Namespace) -> int:
             prompt = render_with_ollama_template(messages, tools, **options)
         elif args.engine == "llama-cpp-python":
             prompt = _render_with_llama_cpp_python(args.gguf, messages, tools, **options)
+        elif args.engine == "hf-jinja":
+            from .hf_jinja_render import render_with_hf_jinja
+
+            prompt = render_with_hf_jinja(messages, tools, **options)
         else:
             prompt = _render_with_llama_server(args.gguf, messages, tools, **options)
     except (TemplateRenderError, RuntimeError, ValueError) as exc:
@@ -248,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="jinja: our renderer (= transformers); llama: llama.cpp's Jinja engine "
                              "in a llama-server started on --gguf for this one render (127.0.0.1, a free "
                              "port, built once and cached); llama-cpp-python: its chat formatter with the "
-                             "template in --gguf; ollama: the Go template as Ollama runs it")
+                             "template in --gguf; ollama: the Go template as Ollama runs it; hf-jinja: "
+                             "@huggingface/jinja (the Hub's and transformers.js's engine) in Node")
     render.add_argument("--gguf", help="GGUF whose embedded template --engine llama uses")
     render.add_argument("--no-generation-prompt", action="store_true")
     render.add_argument("--no-think", action="store_true", help="render with enable_thinking=false")
