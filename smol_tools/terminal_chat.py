@@ -16,6 +16,7 @@ from typing import Any, Callable
 from .agent import AgentFinished, ContextStatus, RoundStarted, ToolCallChecked, ToolResultReady
 from .backends.base import TurnComplete
 from .toolcalls import ContentDelta, ReasoningDelta
+from .tools.scripted import is_scripted
 
 DIM, RESET = "\x1b[2m", "\x1b[0m"
 PROMPT = ">>> "
@@ -178,6 +179,7 @@ def _show(event: Any) -> None:
         sys.stdout.write(f"\n[call {event.index + 1}] {json.dumps({'name': event.name, 'arguments': event.arguments}, ensure_ascii=False)} ({verdict})")
     elif isinstance(event, ToolResultReady):
         label = "error" if event.outcome.is_error else "result"
+        label = f"scripted {label}" if is_scripted(event.outcome.data) else label  # tools/scripted.py
         sys.stdout.write(f"\n[{label} {event.index + 1}, {event.seconds:.2f}s] {event.outcome.content[:500]}")
     elif isinstance(event, ContextStatus) and event.note:
         sys.stdout.write(f"\n{DIM}[{event.note}]{RESET}")

@@ -82,7 +82,7 @@ def schema_verdict(call: CallRecord) -> str:
 def render_call(call: CallRecord) -> str:
     """One call card (Markdown inside a div: blank lines let Markdown run inside the HTML)."""
     timing = f" · {call.seconds:.2f} s" if call.seconds is not None else ""
-    manual = " · ✍ typed by you" if call.manual else ""
+    manual = " · ✍ typed by you" if call.manual else " · 📜 scripted result (tiny model)" if call.scripted else ""
     name = call.name.replace("`", "'")  # inside a code span: no HTML, but a backtick would end it
     parts = [f"**{number(call.index)} `{name}`** · {schema_verdict(call)}{timing}{manual}"]
     if call.raw:

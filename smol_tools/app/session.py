@@ -22,6 +22,7 @@ from ..safe_text import clean_text, clean_value, invalid_text_in
 from ..schema_regex import schema_shape_problems
 from ..tools import DANGEROUS_TOOLS, DEMO_WORKSPACE, ToolSession, ToolSettings, default_registry
 from ..tools.files import workspace_totals
+from ..tools.scripted import with_scripted_provider
 from .backend_choice import OpenedBackend
 from .config import AppConfig
 from .custom_tools import MAX_CUSTOM_TOOLS_CHARS, parse_custom_tools
@@ -90,6 +91,8 @@ class AppSession:
     def _apply_backend_profile(self) -> None:
         # The tiny model knows only its scripted schemas and is reproducible only greedily.
         self.chat.backend = self.opened.backend  # type: ignore[assignment]
+        # ...and continues its scripts only from the scripted tool results (tools/scripted.py).
+        self.chat.registry = with_scripted_provider(self.chat.registry, self.opened.tiny)
         self.chat.schema_overrides = scripted_tool_overrides(tiny_tools()) if self.opened.tiny else {}
         self.chat.enabled_tools = self.default_tools()
         self.greedy = self.opened.tiny

@@ -20,6 +20,7 @@ from ..backends.messages import arguments_object
 from ..backends.server_stream import canonical_call_text
 from ..schema_regex import bounded_validator
 from ..toolcalls import ContentDelta, ReasoningDelta, ToolCallCompleted, ToolCallFailed, ToolCallStarted
+from ..tools.scripted import is_scripted
 
 CallStatus = Literal["streaming", "parsed", "running", "waiting", "done", "cut"]
 MALFORMED = "(malformed)"
@@ -38,6 +39,7 @@ class CallRecord:
     is_error: bool = False
     seconds: float | None = None
     manual: bool = False
+    scripted: bool = False  # answered by the tiny model's scripted provider (tools/scripted.py)
 
     @property
     def malformed(self) -> bool:
@@ -125,7 +127,7 @@ class TurnRecord:
 def _call_dict(call: CallRecord) -> dict[str, Any]:
     return {"index": call.index, "name": call.name, "arguments": call.arguments, "raw": call.raw,
             "schema_ok": call.schema_ok, "problems": list(call.problems), "result": call.result,
-            "is_error": call.is_error, "seconds": call.seconds, "manual": call.manual,
+            "is_error": call.is_error, "seconds": call.seconds, "manual": call.manual, "scripted": call.scripted,
             "status": call.status}
 
 
@@ -226,6 +228,7 @@ class TurnBuilder:
             return
         call.result, call.is_error = event.outcome.content, event.outcome.is_error
         call.seconds, call.manual, call.status = event.seconds, event.manual, "done"
+        call.scripted = is_scripted(event.outcome.data)
         if call.malformed and call.schema_ok is None:
             call.schema_ok = False
 
