@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from smol_tools import chat_format, ollama_render, tiny
+from smol_tools import chat_format, hf_jinja_render, ollama_render, tiny
 from smol_tools.eval import suite
 from smol_tools.pipeline import settings
 from smol_tools.tiny import scripted
@@ -44,7 +44,8 @@ def _package_data_globs() -> list[str]:
     chat_format.JINJA_TEMPLATE_PATH, chat_format.PARAMS_PATH, chat_format.TEMPLATES_DIR / "smol-tools.gotmpl",
     suite.DEFAULT_SUITE, suite.SCHEMA_PATH, settings.CONFIG_PATH, settings.CALIBRATION_PATH, settings.CORPUS_PATH,
     ollama_render.RENDERER_SOURCE_DIR / "main.go", ollama_render.RENDERER_SOURCE_DIR / "go.mod",
-    ollama_render.RENDERER_SOURCE_DIR / "modelfile.go", scripted.SCRIPTED_PATH, tiny.SHIPPED_GGUF,
+    ollama_render.RENDERER_SOURCE_DIR / "modelfile.go", hf_jinja_render.HARNESS_DIR / "package.json",
+    hf_jinja_render.HARNESS_DIR / "render.mjs", scripted.SCRIPTED_PATH, tiny.SHIPPED_GGUF,
 ], ids=lambda p: p.name)
 def test_runtime_data_lives_in_the_package_and_is_declared_as_package_data(path: Path) -> None:
     assert path.is_file(), path
