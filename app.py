@@ -9,8 +9,6 @@ Run `python app.py`; the environment variables are listed in smol_tools/app/conf
 import json
 import logging
 import os
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,7 @@ def build_demo(service: DemoService) -> gr.Blocks:
     config = service.config
 
     def session(request: gr.Request) -> AppSession:
-        return service.session(request.session_hash)
+        return service.session_for(request)  # counted against the caller's address (issue 16)
 
     # -- pieces of the page, from a session --------------------------------------------------
     def banner(s: AppSession) -> str:
@@ -66,7 +64,8 @@ def build_demo(service: DemoService) -> gr.Blocks:
         return gr.update(visible=True), f"✍ **Manual mode**: type the result of `{request.name}` `{args}`"
 
     # -- page ------------------------------------------------------------------------------
-    with gr.Blocks(title="smol-tools: tool calls you can see") as demo:
+    # delete_cache: Gradio's own copies of served files (the export download) go after an hour.
+    with gr.Blocks(title="smol-tools: tool calls you can see", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# smol-tools · tool calls you can see\n"
                     "Every call the model makes, as it makes it: the raw `<tool_call>` text, the "
                     "parsed JSON, the schema check, the result and the timing, round by round.")
@@ -96,7 +95,8 @@ def build_demo(service: DemoService) -> gr.Blocks:
                 with gr.Row():
                     thinking = gr.Checkbox(label="Thinking (reasoning before answering)", value=True)
                     greedy = gr.Checkbox(label="Greedy decoding (reproducible)")
-                max_rounds = gr.Slider(1, 50, value=20, step=1, label="Max tool rounds per message")
+                max_rounds = gr.Slider(1, config.max_rounds, value=min(20, config.max_rounds), step=1,
+                                       label="Max tool rounds per message")  # the operator's ceiling
                 new_btn = gr.Button("New session (clear chat, fresh workspace)")
                 with gr.Accordion("Backend", open=False):
                     kind = gr.Radio([(label, k) for k, label in KIND_LABELS.items()], label="Runtime",
@@ -156,7 +156,7 @@ def build_demo(service: DemoService) -> gr.Blocks:
             before = list(s.turns)
             try:
                 runner = s.start_turn(text)
-            except SessionBusy as exc:
+            except (SessionBusy, ValueError) as exc:  # busy, or a message over the server's limit
                 gr.Warning(str(exc))
                 yield gr.update(), gr.update(), gr.update(), gr.update(), gr.update(), gr.update()
                 return
@@ -204,12 +204,10 @@ def build_demo(service: DemoService) -> gr.Blocks:
             return f"✓ The model now sees {len(names)} tool(s): {', '.join(names) or 'none'}."
 
         def on_export(request: gr.Request):
+            # Reachable through the queue like every page event: it only ever exports the caller's
+            # own session, into that session's private folder (removed with the session).
             s = session(request)
-            text = s.export_json()
-            folder = Path(tempfile.gettempdir()) / "smol-tools-exports"
-            folder.mkdir(exist_ok=True)
-            path = folder / f"smol-tools-session-{time.strftime('%Y%m%d-%H%M%S')}-{s.key[:8]}.json"
-            path.write_text(text, encoding="utf-8")
+            text, path = s.export_file()
             return text, str(path), f"Exported {len(s.chat.messages)} messages."
 
         def do_import(text: str, request: gr.Request):
@@ -281,7 +279,7 @@ def main() -> None:
     demo = build_demo(service)
     demo.queue(default_concurrency_limit=None, max_size=256)
     log.info("serving on http://%s:%d (%s)", config.host, config.port, service.default.label)
-    demo.launch(server_name=config.host, server_port=config.port, css=CSS, show_error=True,
+    demo.launch(server_name=config.host, server_port=config.port, css=CSS, show_error=False,
                 mcp_server=config.mcp_server, prevent_thread_lock=True)
     if config.mcp_server:  # only the deliberate MCP tools, not every endpoint (mcp_api.py)
         log.info("MCP tools at /gradio_api/mcp/: %s", ", ".join(restrict_mcp_tools(demo)))

@@ -9,14 +9,19 @@ as strings.
 """
 
 # No `from __future__ import annotations`: gr.api reads real type hints for the API schema.
+import functools
 import json
-from typing import Any
+import logging
+import uuid
+from typing import Any, Callable
 
 import gradio as gr
 
 from .render import render_history
 from .service import DemoService
-from .session import AppSession, SessionBusy
+from .session import AppSession, SessionBusy, SessionRefused
+
+log = logging.getLogger(__name__)
 
 
 def _json(value: Any) -> str:
@@ -35,7 +40,7 @@ class DemoApi:
         self.service = service
 
     def _session(self, request: gr.Request) -> AppSession:
-        return self.service.session(request.session_hash)
+        return self.service.session_for(request)  # counted against the caller's address
 
     def send(self, message: str, request: gr.Request) -> str:
         """Send a message; return that turn's transcript: rounds, calls with parsed
@@ -59,12 +64,13 @@ class DemoApi:
 
     def status(self, request: gr.Request) -> str:
         """Backend, tools, options and size of this session."""
-        return _json(self.service.status(request.session_hash))
+        return _json(self._session(request).info())
 
     def set_backend(self, kind: str, model: str, url: str, quant: str, request: gr.Request) -> str:
         """Switch this session to a backend (kind: llama-cpp-python | openai | ollama); the
         conversation is kept."""
-        result = self.service.connect(request.session_hash, kind, model, quant, url)
+        result = self.service.connect(request.session_hash, kind, model, quant, url,
+                                      client=self.service.client_of(request))
         return _json({"ok": result.ok, "message": result.message})
 
     def test_connection(self, kind: str, model: str, url: str, quant: str) -> str:
@@ -75,7 +81,7 @@ class DemoApi:
     def set_tools(self, enabled: list[str], custom_tools: str, manual: bool, request: gr.Request) -> str:
         """Choose the tools the model sees; custom tools are JSON schemas answered manually."""
         problems = self._session(request).set_tools(enabled, custom_tools, manual)
-        return _json({"ok": not problems, "problems": problems, "status": self.service.status(request.session_hash)})
+        return _json({"ok": not problems, "problems": problems, "status": self._session(request).info()})
 
     def set_options(self, thinking: bool, greedy: bool, max_rounds: int, request: gr.Request,
                     tool_choice: str = "auto", parallel_tool_calls: bool = True, strict: bool = False) -> str:
@@ -125,12 +131,32 @@ class DemoApi:
         return self.workspace(request)
 
 
+def user_facing(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Errors a visitor reads say what was wrong with the input and nothing about the server:
+    our own refusals (ValueError, a busy or refused session) pass as written; anything else is
+    logged here with its traceback and answered with a reference to that log line only."""
+    @functools.wraps(fn)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except (ValueError, SessionBusy, SessionRefused) as exc:
+            raise gr.Error(str(exc)) from None
+        except Exception:  # noqa: BLE001 - the message must not carry paths or exception text
+            reference = uuid.uuid4().hex[:8]
+            log.exception("endpoint %s failed (reference %s)", getattr(fn, "__name__", "?"), reference)
+            raise gr.Error(f"the server could not handle this request (reference {reference})") from None
+    return guarded
+
+
 def register_api(service: DemoService, *, concurrency_id: str, concurrency_limit: int | None) -> DemoApi:
     """Publish every endpoint of `DemoApi` in the current gr.Blocks context. The model-running
     ones join `concurrency_id` (shared with the page's send button) under `concurrency_limit`."""
     api = DemoApi(service)
     for name in DemoApi.GENERATING:
-        gr.api(getattr(api, name), api_name=name, concurrency_id=concurrency_id, concurrency_limit=concurrency_limit)
+        gr.api(user_facing(getattr(api, name)), api_name=name, concurrency_id=concurrency_id,
+               concurrency_limit=concurrency_limit)
     for name in DemoApi.LIGHT:
-        gr.api(getattr(api, name), api_name=name, concurrency_limit=None)
+        gr.api(user_facing(getattr(api, name)), api_name=name, concurrency_limit=None)
     return api

@@ -83,8 +83,25 @@ class DemoService:
         return cls(config, default)
 
     def session(self, key: str | None, client: str | None = None) -> AppSession:
-        """The caller's session; `client` (its address) counts against the creation rate cap."""
-        return self.sessions.get(key or "default", client=client)
+        """The caller's session. On a public instance `client` (the caller's address) counts
+        against the per-minute creation cap; locally every caller is the operator."""
+        return self.sessions.get(key or "default", client=client if self.config.public else None)
+
+    def client_of(self, request: Any) -> str | None:
+        """The caller's address from a Gradio request (duck-typed: no Gradio import here). On a
+        Space the proxy's X-Forwarded-For names the visitor; elsewhere that header is whatever
+        the caller wrote, so the socket's peer address counts."""
+        if self.config.on_space:
+            headers = getattr(request, "headers", None) or {}
+            forwarded = headers.get("x-forwarded-for", "") if hasattr(headers, "get") else ""
+            if forwarded:
+                return forwarded.split(",")[0].strip()
+        client = getattr(request, "client", None)
+        return getattr(client, "host", None)
+
+    def session_for(self, request: Any) -> AppSession:
+        """The session of a Gradio request (its session hash), counted against its address."""
+        return self.session(getattr(request, "session_hash", None), self.client_of(request))
 
     def choice(self, kind: str, model: str, quant: str, url: str) -> BackendChoice:
         model = model.strip()
@@ -114,7 +131,8 @@ class DemoService:
                 return "the server URL must start with http:// or https://"
             if "@" in parts.netloc:
                 return "server URLs with credentials (user:password@) are not accepted; the operator sets the API key"
-            if self.config.public and not same_url(url, self.config.url):
+            operators = kind == self.config.backend and same_url(url, self.config.url)
+            if self.config.public and not operators:
                 if not url:
                     return "give the server's public URL (this server's own ports are not offered to visitors)"
                 try:
@@ -123,7 +141,7 @@ class DemoService:
                     return f"this public demo contacts public servers only: {exc.message}"
         if kind == "llama-cpp-python" and self.config.public:
             configured = self.config.model_spec()
-            spec = hub_spec(model, quant) if model else configured
+            spec = hub_spec(model, quant or self.config.quant) if model else configured
             looks_local = os.path.lexists(os.path.expanduser(spec.partition(":")[0]))
             if spec != configured and (looks_local or not _HUB_SPEC.match(spec)):
                 return "on this public demo the model is 'tiny', 'default' or a Hub repo id (owner/name); paths are not accepted"

@@ -190,9 +190,10 @@ class AppSession:
         refused = [f"{n}: {off[n]}" for n in enabled if n in off]
         if refused:
             return refused
-        custom, problems = parse_custom_tools(clean_text(custom_json), known)
+        custom, problems = parse_custom_tools(custom_json, known)
         if problems:
             return problems
+        custom = clean_value(custom)  # "\udc00" escapes decode to lone surrogates: never into a prompt
         self.chat.enabled_tools = [n for n in known if n in enabled]  # registry order: stable prompts
         self.chat.custom_tools = custom
         self.manual_mode = manual
