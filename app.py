@@ -16,6 +16,7 @@ import gradio as gr
 
 from smol_tools.app.api import register_api
 from smol_tools.app.mcp_api import register_mcp_api, restrict_mcp_tools
+from smol_tools.app.mcp_servers import build_panel as build_mcp_panel
 from smol_tools.app.backend_choice import KIND_LABELS
 from smol_tools.app.config import QUANTS, TINY, AppConfig
 from smol_tools.app.custom_tools import EXAMPLE as CUSTOM_TOOLS_EXAMPLE
@@ -124,6 +125,7 @@ def build_demo(service: DemoService) -> gr.Blocks:
                     manual = gr.Checkbox(label="Manual mode: I type each tool's result instead of running it")
                     apply_btn = gr.Button("Apply tools")
                     tools_md = gr.Markdown(elem_id="st-tools-status")
+                    build_mcp_panel(service, tools)  # MCP servers' tools join the checkboxes
                 with gr.Accordion("Workspace, outbox, calendar", open=False):
                     workspace_json = gr.JSON(label="This session only")
                     with gr.Row():

@@ -114,6 +114,43 @@ def _http(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
+class HttpDemoServer:
+    """This server over streamable HTTP in a child process, for the tests: `url` ends in /mcp/."""
+
+    def __init__(self) -> None:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/mcp/"
+        self.process = None
+
+    def __enter__(self) -> "HttpDemoServer":
+        import subprocess
+        import time
+        import urllib.error
+        import urllib.request
+
+        self.process = subprocess.Popen([sys.executable, __file__, "--http", str(self.port)])
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2)
+            except urllib.error.HTTPError:
+                return self  # it answers (404 for /)
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.__exit__()
+                    raise RuntimeError("the MCP demo server did not start")
+                time.sleep(0.3)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--http":
         _http(int(sys.argv[2]))

@@ -7,20 +7,19 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from smol_tools.agent import AgentFinished, ToolCallChecked, ToolResultReady
+from smol_tools.events import AgentFinished, ToolCallChecked, ToolResultReady
 from smol_tools.backends.base import SamplingParams
 from smol_tools.chat_session import ChatSession
 from smol_tools.mcp_tools import McpError, McpServerSpec, McpToolbox, attach_to_chat, split_lines
 from smol_tools.tools import ALL_TOOLS, ToolRegistry, ToolSession, ToolSettings, default_registry
 from tests.test_agent import ReplayModel, call
+from tests.mcp_demo_server import HttpDemoServer
 from tests.test_app_support import free_port
 
 SERVER = Path(__file__).with_name("mcp_demo_server.py")
@@ -154,22 +153,7 @@ def test_tiny_model_uses_an_mcp_tool_end_to_end(tiny_gguf_q8_0) -> None:
 
 
 def test_streamable_http_server(tool_session) -> None:
-    port = free_port()
-    process = subprocess.Popen([sys.executable, str(SERVER), "--http", str(port)])
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
-            except urllib.error.HTTPError:
-                break  # the server answers (404 for /)
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.3)
-        with McpToolbox.connect([f"http://127.0.0.1:{port}/mcp/"], taken=BUILTIN) as toolbox:
+    with HttpDemoServer() as server:
+        with McpToolbox.connect([server.url], taken=BUILTIN) as toolbox:
             registry = ToolRegistry(toolbox.tools)
             assert registry.execute("demo-tools__calculate", {"a": 1, "b": 2}, tool_session).content == "3"
-    finally:
-        process.terminate()
-        process.wait(10)
