@@ -173,6 +173,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
                           no_network=args.no_network)
     session = open_session(options, say=lambda text: print(text, file=sys.stderr))
     try:
+        if args.mcp:  # MCP servers' tools join the built-ins (smol_tools/app/mcp_servers.py)
+            from .app.mcp_servers import attach_mcp_servers
+
+            problems = attach_mcp_servers(session, args.mcp)
+            if problems:
+                raise CliError("; ".join(problems))
         if args.once is not None:
             return run_once(session, args.once, as_json=args.json, show=_show)
         return run_repl(session)
@@ -302,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="send one message, print the reply and exit (no prompt)")
     chat.add_argument("--json", action="store_true",
                       help="with --once: print the turn as JSON, exactly as the app's /send endpoint returns it")
+    chat.add_argument("--mcp", action="append", default=[], metavar="SERVER",
+                      help="an MCP server whose tools the model may call: a command line (stdio, e.g. "
+                           "\"npx -y @modelcontextprotocol/server-everything\") or an http(s) URL; repeatable")
     chat.set_defaults(func=cmd_chat)
 
     doctor = sub.add_parser("doctor", help="will this GGUF do correct tool calling as it is? (header only)")

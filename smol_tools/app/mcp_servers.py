@@ -76,21 +76,29 @@ def set_mcp_servers(session: Any, text: str) -> list[str]:
     problems = gate_problems(session.config, specs, session.chat.tool_session.settings)
     if problems:
         return problems
-    builtin_names = [t.name for t in ALL_TOOLS]
+    return attach_mcp_servers(session, specs)
+
+
+def attach_mcp_servers(session: Any, servers: list[McpServerSpec | str]) -> list[str]:
+    """Connect `servers` for an AppSession without the visitor gates (the terminal chat's user is
+    the operator); replaces its earlier servers. Returns problems (nothing changed) or []."""
+    registry = session.chat.registry
+    old_mcp = set(getattr(getattr(session, "mcp_toolbox", None), "names", lambda: [])())
+    builtins = [registry.get(n) for n in registry.names() if n not in old_mcp]  # as the session has them
+    builtin_names = [t.name for t in builtins]
     box = None
-    if specs:
+    if servers:
         try:
-            box = McpToolbox.connect(specs, taken=builtin_names,
+            box = McpToolbox.connect(servers, taken=builtin_names,
                                      call_timeout_s=session.chat.config.tool_timeout_s)
         except McpError as exc:
             return [str(exc)]
-    old_mcp = set(session.chat.registry.names()) - set(builtin_names)
     close_mcp_servers(session)
     session.mcp_toolbox = box
     if box is not None:  # an evicted or closed session's servers stop with it
         weakref.finalize(session, box.close)
     new_tools = box.tools if box is not None else []
-    session.chat.registry = ToolRegistry(list(ALL_TOOLS) + new_tools)
+    session.chat.registry = ToolRegistry(builtins + new_tools)
     enabled = [n for n in (session.chat.enabled_tools or []) if n not in old_mcp]
     session.chat.enabled_tools = enabled + [t.name for t in new_tools]
     session.touched = True
