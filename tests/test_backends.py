@@ -5,6 +5,9 @@ the same answers; prompt reuse; shared-model safety."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -100,11 +103,29 @@ def _transcript(messages, events):
     return calls, finished.reason, finished.content
 
 
+def _cli_session(conversation_id: str):
+    """The conversation through the public command line, in process on the shipped tiny model:
+    `smol-tools chat --model tiny --once QUESTION --json` prints the turn as the app's /send does."""
+    script = conversation(conversation_id)
+    question = next(m["content"] for m in script["messages"] if m["role"] == "user")
+    system = next((m["content"] for m in script["messages"] if m["role"] == "system"), None)
+    args = ["chat", "--model", "tiny", "--once", question, "--json"]
+    args += (["--system", system] if system else []) + ([] if script["thinking"] else ["--no-think"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMOL_TOOLS_")} | {"HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "smol_tools", *args], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    turn = json.loads(done.stdout)
+    assert turn["user"] == question and turn["turn"] == 1
+    calls = [(c["round"], c["name"], c["arguments"], c["result"]) for c in turn["calls"]]
+    return calls, turn["finish"]["reason"], turn["answer"]
+
+
 @pytest.mark.parametrize("conversation_id", MULTI_ROUND)
-def test_agent_session_identical_in_process_and_llama_server(in_process, server_backend, conversation_id) -> None:
+def test_agent_session_identical_in_process_and_llama_server(server_backend, conversation_id) -> None:
     script = conversation(conversation_id)
     expected_final = [m for m in script["messages"] if m["role"] == "assistant"][-1]["message"]["content"]
-    ours = _transcript(*_run_session(in_process, conversation_id, f"agent-{conversation_id}"))
+    ours = _cli_session(conversation_id)
     theirs = _transcript(*_run_session(server_backend, conversation_id, "server"))
     assert ours == theirs
     assert ours[1] == "answer" and ours[2] == expected_final
