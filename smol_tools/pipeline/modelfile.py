@@ -98,10 +98,17 @@ def _render(from_ref: str, comments: Sequence[str], context_length: int | None) 
     return "\n".join(lines)
 
 
-def _made_by() -> list[str]:
-    return ["Generated from smol-tools' templates/ (python -m smol_tools.pipeline.modelfile); do not edit.",
-            f"Needs Ollama {OLLAMA_REQUIRES} or newer: the first release that loads this architecture (qwen35)",
-            "from a GGUF converted by llama.cpp."]
+def _user_notes(create: str, context_length: int | None) -> list[str]:
+    """What a person opening the file needs: how to create the model, how to change the context
+    size, and which Ollama it needs. (How the file is generated is in this module, not here.)"""
+    n_ctx = int(ollama_params(context_length=context_length)["num_ctx"])
+    return ["Create and run the model:",
+            f"  {create}",
+            f"Context size: {n_ctx} tokens (PARAMETER num_ctx below). To use less memory, lower it here",
+            "and create the model again, or for one session type: /set parameter num_ctx 8192",
+            "Keep the TEMPLATE as it is: it is the prompt format the model was trained on, tool calls included.",
+            f"Needs Ollama {OLLAMA_REQUIRES} or newer (the first release that loads this architecture, qwen35,",
+            "from a GGUF converted by llama.cpp)."]
 
 
 def render_modelfile(gguf_name: str, *, context_length: int | None = None,
@@ -109,12 +116,11 @@ def render_modelfile(gguf_name: str, *, context_length: int | None = None,
     """A Modelfile for the GGUF file `gguf_name` lying next to it (`FROM ./gguf_name`): the
     per-quant Modelfiles of a build, and the root `Modelfile.local`. `download` is the command
     that fetches the file, for a recipe that ships without it."""
-    comments = [f"Ollama recipe for {gguf_name}, which must lie next to this file.", *_made_by()]
+    comments = [f"Ollama recipe for {gguf_name}, which must lie next to this file."]
     if download:
         comments += ["Download the file first:", f"  {download}"]
-    comments.append(f"  ollama create {OLLAMA_MODEL} -f {modelfile_name or '<this file>'} && "
-                    f"ollama run {OLLAMA_MODEL}")
-    return _render(f"./{gguf_name}", comments, context_length)
+    create = f"ollama create {OLLAMA_MODEL} -f {modelfile_name or '<this file>'} && ollama run {OLLAMA_MODEL}"
+    return _render(f"./{gguf_name}", comments + _user_notes(create, context_length), context_length)
 
 
 def render_hub_modelfile(repo_id: str, quant: str = DEFAULT_QUANT, *, context_length: int | None = None,
@@ -122,10 +128,11 @@ def render_hub_modelfile(repo_id: str, quant: str = DEFAULT_QUANT, *, context_le
     """A Modelfile that pulls its GGUF from the Hub (`FROM hf.co/<repo>:<QUANT>`; Ollama picks the
     repo's file whose name carries the quant tag). Our TEMPLATE and PARAMETERs replace whatever
     the Hub derives from the file's embedded template."""
-    comments = [f"Ollama recipe for {repo_id}:{quant}, pulled from the Hugging Face Hub by Ollama itself.",
-                *_made_by(),
-                f"  ollama create {OLLAMA_MODEL} -f {modelfile_name} && ollama run {OLLAMA_MODEL}"]
-    return _render(f"hf.co/{repo_id}:{quant.upper()}", comments, context_length)
+    comments = [f"Ollama recipe for {repo_id}:{quant.upper()}: Ollama downloads the GGUF from the Hugging Face",
+                "Hub itself on `ollama create` (no separate download)."]
+    create = f"ollama create {OLLAMA_MODEL} -f {modelfile_name} && ollama run {OLLAMA_MODEL}"
+    return _render(f"hf.co/{repo_id}:{quant.upper()}", comments + _user_notes(create, context_length),
+                   context_length)
 
 
 def hub_ollama_files(*, context_length: int | None = None) -> dict[str, str]:
