@@ -52,11 +52,66 @@ def _literal(text: str) -> str:
     return f'"{escaped}"'
 
 
+_TYPING = ("type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties", "items", "prefixItems",
+           "pattern", "format")
+# Length and item bounds become one nested rule per allowed length (in the converter and in
+# llama.cpp's own `{m,n}`): above this they are left to the agent's validation.
+MAX_GRAMMAR_BOUND = 32
+_BOUNDS = ("minLength", "maxLength", "minItems", "maxItems")
+_ANY_VALUE = {"type": ["string", "number", "boolean", "null", "object", "array"]}
+
+
+def _any_where_untyped(schema: Any) -> Any:
+    """A subschema that constrains no type (`{"description": ...}`) accepts any JSON value; the
+    converter would refuse it, so it becomes the union of every type."""
+    if not isinstance(schema, Mapping):
+        return schema
+    if not any(key in schema for key in _TYPING):
+        return dict(_ANY_VALUE)
+    out = dict(schema)
+    for key in _BOUNDS:
+        if isinstance(out.get(key), int) and out[key] > MAX_GRAMMAR_BOUND:
+            del out[key]  # left to validation: the grammar would spell out every length
+    if isinstance(out.get("pattern"), str):
+        out["pattern"] = _anchored(out["pattern"])
+    for key in ("properties", "$defs", "definitions"):
+        if isinstance(out.get(key), Mapping):
+            out[key] = {k: _any_where_untyped(v) for k, v in out[key].items()}
+    for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+        if isinstance(out.get(key), list):
+            out[key] = [_any_where_untyped(v) for v in out[key]]
+    for key in ("items", "additionalProperties"):
+        if isinstance(out.get(key), Mapping):
+            out[key] = _any_where_untyped(out[key])
+    return out
+
+
+def _anchored(pattern: str) -> str:
+    """JSON Schema patterns match anywhere in the string; the converter wants `^...$`."""
+    starts, ends = pattern.startswith("^"), pattern.endswith("$") and not pattern.endswith("\\$")
+    if starts and ends:
+        return pattern
+    core = pattern[1 if starts else 0: len(pattern) - 1 if ends else len(pattern)]
+    return f"^{'' if starts else '.*'}({core}){'' if ends else '.*'}$"
+
+
+def _without_patterns(schema: Any) -> Any:
+    if isinstance(schema, Mapping):
+        return {k: _without_patterns(v) for k, v in schema.items() if k != "pattern"}
+    if isinstance(schema, list):
+        return [_without_patterns(v) for v in schema]
+    return schema
+
+
 def _arguments_schema(function: Mapping[str, Any]) -> dict[str, Any]:
     params = function.get("parameters")
     if not isinstance(params, Mapping) or not params:
         return {"type": "object", "properties": {}}
-    return dict(params)
+    return _any_where_untyped(params)
+
+
+def _visit(converter: Any, schema: dict[str, Any], index: int) -> str:
+    return converter.visit(converter.resolve_refs(schema, f"tool-{index}"), f"tool-{index}-arguments")
 
 
 def tool_call_grammar(tools: Sequence[Mapping[str, Any]], *, choice: ToolChoice | None = None,
@@ -77,11 +132,13 @@ def tool_call_grammar(tools: Sequence[Mapping[str, Any]], *, choice: ToolChoice 
         function = tool["function"]
         name = function["name"]
         try:
-            schema = converter.resolve_refs(_arguments_schema(function), f"tool-{i}")
-            arguments = converter.visit(schema, f"tool-{i}-arguments")
-        except (AssertionError, KeyError, TypeError, ValueError, RecursionError) as exc:
-            raise GrammarError(f"tool {name!r}: its parameters schema cannot be turned into a grammar "
-                               f"({type(exc).__name__}: {exc})") from exc
+            arguments = _visit(converter, _arguments_schema(function), i)
+        except (AssertionError, KeyError, TypeError, ValueError, RecursionError):
+            try:  # a pattern the converter cannot read is left to the agent's validation
+                arguments = _visit(converter, _without_patterns(_arguments_schema(function)), i)
+            except (AssertionError, KeyError, TypeError, ValueError, RecursionError) as exc:
+                raise GrammarError(f"tool {name!r}: its parameters schema cannot be turned into a grammar "
+                                   f"({type(exc).__name__}: {exc})") from exc
         head = '{"name": ' + json.dumps(name, ensure_ascii=False) + ', "arguments": '
         alternatives.append(f"{_literal(head)} {arguments}")
     rules = [

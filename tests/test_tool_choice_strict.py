@@ -18,8 +18,9 @@ from typing import Any, Iterator
 import jsonschema
 import pytest
 
-from smol_tools.agent import Agent, AgentConfig, AgentFinished, ToolOutcome, ToolResultReady
-from smol_tools.backends.base import BackendError, SamplingParams, TurnComplete, Usage
+from smol_tools.agent import Agent, AgentConfig, ToolOutcome
+from smol_tools.events import AgentFinished, ToolResultReady, TurnComplete, Usage
+from smol_tools.backends.base import BackendError, SamplingParams
 from smol_tools.backends.llama_cpp import LlamaCppBackend
 from smol_tools.backends.llama_server_tokens import LlamaServerTokensBackend
 from smol_tools.backends.ollama import OllamaBackend
@@ -246,3 +247,24 @@ def test_a_named_tool_that_is_not_declared_is_a_clear_error(backend) -> None:
     with pytest.raises(BackendError, match="not among the tools"):
         _turn(backend, "single_tool#0", tool_choice={"name": "launch_rockets"})
     assert json.dumps(TOOLS)  # the fixture's schemas are untouched
+
+
+def test_every_demo_tool_schema_becomes_a_grammar_llama_cpp_accepts(in_process) -> None:
+    """The app's 15 tools, full and portable: patterns anchored, long bounds left to validation,
+    untyped values accepted as any JSON value; llama.cpp parses the result."""
+    import llama_cpp
+
+    from smol_tools.tool_schema import portable_tools
+    from smol_tools.tools import default_registry
+
+    full = default_registry().schemas(None)
+    untyped = {"type": "function", "function": {"name": "note", "parameters": {
+        "type": "object", "properties": {"value": {"description": "anything"}}, "required": ["value"]}}}
+    vocab = in_process.model.llm._model.vocab
+    for tools in (full, portable_tools(full), [untyped]):
+        for choice, reasoning_open in ((ToolChoice("auto"), False), (ToolChoice("required"), True)):
+            grammar = tool_call_grammar(tools, choice=choice, reasoning_open=reasoning_open)
+            assert len(grammar.gbnf) < 50_000
+            sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.gbnf.encode(), b"root")
+            assert sampler, grammar.gbnf[:500]
+            llama_cpp.llama_sampler_free(sampler)
