@@ -67,7 +67,8 @@ def run(quick: bool) -> list[Figure]:
         from gradio_client import Client
     except ImportError:
         return [not_measured("app_overhead", TITLE, "gradio_client is not installed")]
-    from smol_tools.backends.base import SamplingParams, TurnComplete
+    from smol_tools.backends.base import SamplingParams
+    from smol_tools.events import TurnComplete
     from smol_tools.backends.llama_cpp import LlamaCppBackend
     from tests.fixtures.tiny_gguf import ensure_tiny_gguf
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from smol_tools.backends.base import SamplingParams, TurnComplete
+from smol_tools.backends.base import SamplingParams
+from smol_tools.events import TurnComplete
 from smol_tools.chat_format import render_prompt
 
 from .common import Figure

@@ -13,8 +13,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from smol_tools.agent import Agent, AgentConfig, AgentFinished, ToolOutcome, ToolResultReady
-from smol_tools.backends.base import SamplingParams, TurnComplete
+from smol_tools.agent import Agent, AgentConfig, ToolOutcome
+from smol_tools.events import AgentFinished, ToolResultReady, TurnComplete
+from smol_tools.backends.base import SamplingParams
 
 ROUNDS = 10
 QUESTION = "Show me notes.txt."

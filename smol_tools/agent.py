@@ -17,77 +17,22 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterator, Literal, Mapping, Sequence, Union
+from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
 
-from .backends.base import Backend, BackendError, CancelToken, SamplingParams, TurnComplete
+from .backends.base import Backend, BackendError, CancelToken, CountsPromptTokens, SamplingParams
 from .chat_format import render_prompt
+from .events import (AgentEvent, AgentFinished, CallError, ContextStatus, RoundStarted, ToolCall, ToolCallChecked,
+                     ToolOutcome, ToolResultReady, TurnComplete)
 from .history_guard import error_json as _error_json
 from .history_guard import safe_result_text, screen_turn
-from .safe_text import bound_text, clean_text
-from .schema_regex import bounded_validator
+from .safe_text import clean_text
 from .tool_choice import ToolChoice, enforce_choice, tool_names
 from .tool_deadline import ToolDeadlineExceeded, call_with_deadline
-from .toolcalls import CallError, ContentDelta, ReasoningDelta, ToolCall, ToolCallCompleted
-from .toolcalls import ToolCallFailed, ToolCallStarted
+from .tool_schema import call_problems
 
 ContextPolicy = Literal["stop", "drop_oldest"]
 DROPPED_MARKER = "[tool result dropped to fit the 32K context: {chars} characters]"
 
-
-@dataclass(frozen=True)
-class ToolOutcome:
-    """What one tool call produced; `content` is what the model reads."""
-
-    content: str
-    is_error: bool = False
-    data: Any = None
-
-
-@dataclass(frozen=True)
-class RoundStarted:
-    round: int
-
-
-@dataclass(frozen=True)
-class ToolCallChecked:
-    round: int
-    index: int
-    name: str
-    arguments: Any
-    raw: str
-    ok: bool
-    problems: tuple[str, ...]  # schema errors, unknown tool, malformed call
-
-
-@dataclass(frozen=True)
-class ToolResultReady:
-    round: int
-    index: int
-    name: str
-    arguments: Any
-    outcome: ToolOutcome
-    seconds: float
-    manual: bool = False
-
-
-@dataclass(frozen=True)
-class ContextStatus:
-    round: int
-    used_tokens: int
-    limit: int
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class AgentFinished:
-    reason: Literal["answer", "round_limit", "cancelled", "error", "context_overflow"]
-    message: str
-    content: str = ""
-
-
-AgentEvent = Union[RoundStarted, ReasoningDelta, ContentDelta, ToolCallStarted, ToolCallCompleted,
-                   ToolCallFailed, TurnComplete, ToolCallChecked, ToolResultReady, ContextStatus,
-                   AgentFinished]
 
 ToolExecutor = Callable[[str, dict[str, Any]], ToolOutcome]
 ManualHandler = Callable[[str, dict[str, Any]], str]
@@ -115,16 +60,6 @@ class AgentConfig:
     reset_tool_choice: bool = True
     # Turns retried when a forced call is missing (runtimes that cannot force one: Ollama).
     tool_choice_retries: int = 2
-
-
-def _schema_problems(schema: Mapping[str, Any], arguments: Any) -> list[str]:
-    validator = bounded_validator(schema)  # visitor schemas: regexes in linear time
-    problems = []
-    for error in sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path)):
-        where = "/".join(str(p) for p in error.absolute_path) or "(arguments)"
-        # jsonschema echoes the whole value ("'xxxx…' is too long"): keep start, size, verdict.
-        problems.append(bound_text(f"{where}: {error.message}"))
-    return problems
 
 
 class Agent:
@@ -234,11 +169,7 @@ class Agent:
         return message
 
     def _check(self, round_number: int, index: int, call: ToolCall) -> ToolCallChecked:
-        if call.name not in self.schemas:
-            known = ", ".join(sorted(self.schemas)) or "none"
-            problems = [f"unknown tool {bound_text(call.name, 100)!r}; available tools: {known}"]
-        else:
-            problems = _schema_problems(self.schemas[call.name], call.arguments)
+        problems = call_problems(call.name, call.arguments, self.schemas)
         return ToolCallChecked(round_number, index, call.name, call.arguments, call.raw,
                                not problems, tuple(problems))
 
@@ -314,10 +245,10 @@ class Agent:
 
     # -- context ----------------------------------------------------------------------------
     def _prompt_tokens(self, messages: list[dict[str, Any]]) -> int:
-        exact = getattr(self.backend, "count_prompt_tokens", None)
-        if exact is not None:  # the backend renders and tokenizes once for the check and the turn
-            return exact(messages, self.tools or None, enable_thinking=self.config.enable_thinking,
-                         session_id=self.session_id)
+        if isinstance(self.backend, CountsPromptTokens):  # renders and tokenizes once for the check and the turn
+            return self.backend.count_prompt_tokens(messages, self.tools or None,
+                                                    enable_thinking=self.config.enable_thinking,
+                                                    session_id=self.session_id)
         prompt = render_prompt(messages, self.tools or None, enable_thinking=self.config.enable_thinking)
         return self.backend.count_tokens(prompt)
 

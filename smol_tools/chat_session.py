@@ -9,7 +9,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
-from .agent import Agent, AgentConfig, AgentEvent, ManualHandler, ToolOutcome
+from .agent import Agent, AgentConfig, ManualHandler, ToolOutcome
+from .events import AgentEvent
 from .backends.base import Backend, CancelToken
 from .safe_text import clean_text, clean_value
 from .tool_schema import portable_tools

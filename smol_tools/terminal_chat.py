@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .agent import AgentFinished, ContextStatus, RoundStarted, ToolCallChecked, ToolResultReady
-from .backends.base import TurnComplete
-from .toolcalls import ContentDelta, ReasoningDelta
+from .events import (AgentFinished, ContentDelta, ContextStatus, ReasoningDelta, RoundStarted, ToolCallChecked,
+                     ToolCallCompleted, ToolCallFailed, ToolCallStarted, ToolResultReady, TurnComplete, UnknownEvent)
 from .tools.scripted import is_scripted
 
 DIM, RESET = "\x1b[2m", "\x1b[0m"
@@ -167,6 +166,11 @@ def _command(session: Any, text: str) -> str | None:
     return None
 
 
+# Events the terminal shows nothing for (or only sometimes, above): streaming call progress is
+# printed once checked; a first round, a quiet context status and a plain answer need no line.
+_NOT_PRINTED = (RoundStarted, ContextStatus, AgentFinished, ToolCallStarted, ToolCallCompleted, ToolCallFailed)
+
+
 def _show(event: Any) -> None:
     if isinstance(event, RoundStarted) and event.round > 1:
         sys.stdout.write(f"\n{DIM}— round {event.round} —{RESET}\n")
@@ -188,4 +192,6 @@ def _show(event: Any) -> None:
             sys.stdout.write(f"\n{DIM}[{note}]{RESET}")
     elif isinstance(event, AgentFinished) and event.reason != "answer":
         sys.stdout.write(f"\n[{event.reason}] {event.message}")
+    elif not isinstance(event, _NOT_PRINTED):
+        raise UnknownEvent("the terminal chat", event)
     sys.stdout.flush()

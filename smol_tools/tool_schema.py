@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from .safe_text import bound_text
+from .schema_regex import bounded_validator
+
 PROPERTY_KEYS = ("anyOf", "type", "description", "enum", "items", "properties", "required")
 
 
@@ -60,3 +63,25 @@ def portable_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
 
 def portable_tools(tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [portable_tool(t) for t in tools]
+
+
+def schema_problems(schema: Mapping[str, Any], arguments: Any) -> list[str]:
+    """Where `arguments` break the tool's full JSON schema, one bounded line each, in path order
+    (empty when they conform). Visitor schemas are safe: regexes run in linear time."""
+    validator = bounded_validator(schema)
+    problems = []
+    for error in sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path)):
+        where = "/".join(str(p) for p in error.absolute_path) or "(arguments)"
+        # jsonschema echoes the whole value ("'xxxx…' is too long"): keep start, size, verdict.
+        problems.append(bound_text(f"{where}: {error.message}"))
+    return problems
+
+
+def call_problems(name: str, arguments: Any, schemas: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """What is wrong with a call of `name` given the tools' parameter schemas (name -> schema):
+    an unknown tool, or its arguments' schema problems. The agent and the app's transcript
+    both use it, so a call reads the same live and imported."""
+    if name not in schemas:
+        known = ", ".join(sorted(schemas)) or "none"
+        return [f"unknown tool {bound_text(name, 100)!r}; available tools: {known}"]
+    return schema_problems(schemas[name], arguments)

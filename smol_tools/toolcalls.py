@@ -104,9 +104,19 @@ import json
 import math
 import re
 from bisect import bisect_left
-from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping, Union
+from typing import Any, Callable, Literal, Mapping
 
+from .events import (
+    CallError,
+    ContentDelta,
+    ParseResult,
+    ReasoningDelta,
+    StreamEvent,
+    ToolCall,
+    ToolCallCompleted,
+    ToolCallFailed,
+    ToolCallStarted,
+)
 from .safe_text import bound_text, clean_text, invalid_text_in
 
 THINK_OPEN = "<think>"
@@ -126,76 +136,20 @@ __all__ = [
     "ToolCallCompleted",
     "ToolCallFailed",
     "ToolCallStarted",
+    "canonical_call_text",
     "parse_output",
 ]
 
 
 # ---------------------------------------------------------------------------------------------
-# Public data types
+# Public data types: the parser's events and payloads live in smol_tools/events.py
 
 
-@dataclass(frozen=True)
-class ToolCall:
-    name: str
-    arguments: dict[str, Any]
-    raw: str
-    form: Literal["json", "xml"]
-
-
-@dataclass(frozen=True)
-class CallError:
-    raw: str
-    message: str
-
-
-@dataclass
-class ParseResult:
-    reasoning: str | None
-    content: str
-    tool_calls: list[ToolCall]
-    errors: list[CallError]
-    # Things the user should know about how the text was read (e.g. reasoning never closed).
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {
-            "reasoning": self.reasoning,
-            "content": self.content,
-            "tool_calls": [{"name": c.name, "arguments": c.arguments} for c in self.tool_calls],
-            "errors": [{"raw": e.raw, "message": e.message} for e in self.errors],
-            "notes": list(self.notes),
-        }
-
-
-@dataclass(frozen=True)
-class ReasoningDelta:
-    text: str
-
-
-@dataclass(frozen=True)
-class ContentDelta:
-    text: str
-
-
-@dataclass(frozen=True)
-class ToolCallStarted:
-    index: int
-    name: str
-
-
-@dataclass(frozen=True)
-class ToolCallCompleted:
-    index: int
-    call: ToolCall
-
-
-@dataclass(frozen=True)
-class ToolCallFailed:
-    index: int
-    error: CallError
-
-
-StreamEvent = Union[ReasoningDelta, ContentDelta, ToolCallStarted, ToolCallCompleted, ToolCallFailed]
+def canonical_call_text(name: str, arguments: Any) -> str:
+    """The block our template renders for a call: what the model wrote, when it wrote
+    canonically (servers that parse calls themselves hand back only name and arguments)."""
+    args = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+    return f'{CALL_OPEN}\n{{"name": {json.dumps(name, ensure_ascii=False)}, "arguments": {args}}}\n{CALL_CLOSE}'
 
 
 def parse_output(

@@ -7,16 +7,8 @@ import json
 import time
 from typing import Any, Iterator
 
-from smol_tools.agent import (
-    Agent,
-    AgentConfig,
-    AgentFinished,
-    ContextStatus,
-    ToolCallChecked,
-    ToolOutcome,
-    ToolResultReady,
-)
-from smol_tools.backends.base import TurnComplete, Usage
+from smol_tools.agent import Agent, AgentConfig, ToolOutcome
+from smol_tools.events import AgentFinished, ContextStatus, ToolCallChecked, ToolResultReady, TurnComplete, Usage
 from smol_tools.toolcalls import StreamingParser
 from tests.fixtures.scripted import load_scripted
 

@@ -8,15 +8,16 @@ import tomllib
 
 import pytest
 
-from smol_tools.agent import (AgentFinished, ContextStatus, RoundStarted, ToolCallChecked, ToolOutcome,
-                              ToolResultReady)
+from smol_tools.agent import ToolOutcome
+from smol_tools.events import (AgentFinished, ContentDelta, ContextStatus, ReasoningDelta, RoundStarted,
+                               ToolCallChecked, ToolCallCompleted, ToolCallStarted, ToolResultReady, TurnComplete,
+                               Usage)
 from smol_tools.app.config import QUANTS, AppConfig, ConfigError, hub_spec
 from smol_tools.app.custom_tools import EXAMPLE, parse_custom_tools
 from smol_tools.app.render import fence, render_history, render_metrics
 from smol_tools.app.transcript import TurnBuilder, turns_from_messages
-from smol_tools.backends.base import TurnComplete, Usage
 from smol_tools.chat_session import ChatSession
-from smol_tools.toolcalls import ContentDelta, ReasoningDelta, ToolCallCompleted, ToolCallStarted, parse_output
+from smol_tools.toolcalls import parse_output
 from tests.test_app_support import ROOT
 
 

@@ -121,7 +121,7 @@ def test_corpus_covers_every_category() -> None:
 from tests.test_no_silent_loss import StrictModel, strict_wire  # noqa: E402
 
 from smol_tools.agent import AgentConfig  # noqa: E402
-from smol_tools.agent import ToolResultReady as _Result  # noqa: E402
+from smol_tools.events import ToolResultReady as _Result  # noqa: E402
 from smol_tools.chat_session import ChatSession  # noqa: E402
 
 _OUTPUTS = json.loads((Path(__file__).parent / "attack_corpus" / "model_outputs.json").read_text())["families"]

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from smol_tools.agent import Agent, AgentConfig, ToolOutcome, ToolResultReady
-from smol_tools.backends.base import BackendError, SamplingParams, TurnComplete
+from smol_tools.agent import Agent, AgentConfig, ToolOutcome
+from smol_tools.events import ReasoningDelta, ToolCallCompleted, ToolCallStarted, ToolResultReady, TurnComplete
+from smol_tools.backends.base import BackendError, SamplingParams
 from smol_tools.backends.ollama import OllamaBackend
-from smol_tools.toolcalls import ReasoningDelta, ToolCallCompleted, ToolCallStarted
 from tests.fixtures.scripted import load_scripted
 
 TOOLS = load_scripted()["tools"]

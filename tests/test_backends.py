@@ -12,12 +12,14 @@ import threading
 
 import pytest
 
-from smol_tools.agent import Agent, AgentConfig, AgentFinished, ToolOutcome, ToolResultReady
-from smol_tools.backends.base import BackendError, CancelToken, SamplingParams, TurnComplete
+from smol_tools.agent import Agent, AgentConfig, ToolOutcome
+from smol_tools.events import (AgentFinished, ContentDelta, ToolCallCompleted, ToolCallStarted, ToolResultReady,
+                               TurnComplete)
+from smol_tools.backends.base import BackendError, CancelToken, SamplingParams
 from smol_tools.backends.llama_cpp import LlamaCppBackend
 from smol_tools.backends.llama_server_tokens import LlamaServerTokensBackend
 from smol_tools.backends.openai_compat import OpenAICompatBackend
-from smol_tools.toolcalls import ContentDelta, ToolCallCompleted, ToolCallStarted, parse_output
+from smol_tools.toolcalls import parse_output
 from tests.fixtures.scripted import conversation, load_scripted, scripted_tool_results, scripted_turns
 
 TOOLS = load_scripted()["tools"]

@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import pytest
 
-from smol_tools.backends.base import TurnComplete, Usage
+from smol_tools.events import TurnComplete, Usage
 from smol_tools.eval import (compare_reports, evaluate, load_suite, parse_spec, schema_errors, score_step,
                              values_match)
 from smol_tools.eval.metrics import arguments_match, metric_values, normalize_text

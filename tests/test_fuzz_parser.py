@@ -19,7 +19,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smol_tools.agent import Agent, AgentConfig, AgentFinished, ToolOutcome, ToolResultReady
+from smol_tools.agent import Agent, AgentConfig, ToolOutcome
+from smol_tools.events import AgentFinished, ToolResultReady
 from smol_tools.toolcalls import StreamingParser, parse_output
 from tests.test_agent import ReplayModel
 

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smol_tools.agent import Agent, AgentConfig, AgentFinished, ToolOutcome, ToolResultReady
+from smol_tools.agent import Agent, AgentConfig, ToolOutcome
+from smol_tools.events import AgentFinished, ToolResultReady, TurnComplete, Usage
 from smol_tools.app.render import render_turn
 from smol_tools.app.transcript import TurnBuilder
-from smol_tools.backends.base import TurnComplete, Usage
 from smol_tools.backends.server_stream import ServerTurnAssembler
 from smol_tools.chat_format import render_prompt
 from smol_tools.chat_session import ChatSession

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from smol_tools.agent import Agent, AgentConfig, AgentFinished, ToolOutcome, ToolResultReady
-from smol_tools.backends.base import SamplingParams, TurnComplete
+from smol_tools.agent import Agent, AgentConfig, ToolOutcome
+from smol_tools.events import AgentFinished, ToolResultReady, TurnComplete
+from smol_tools.backends.base import SamplingParams
 from smol_tools.backends.checkpoints import Checkpoint, CheckpointStore, token_digest
 from smol_tools.backends.llama_cpp import LlamaCppBackend
 from smol_tools.backends.prepared import divergence_reason

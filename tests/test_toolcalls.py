@@ -10,18 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from smol_tools.toolcalls import (
-    CallError,
-    ContentDelta,
-    ParseResult,
-    ReasoningDelta,
-    StreamingParser,
-    ToolCall,
-    ToolCallCompleted,
-    ToolCallFailed,
-    ToolCallStarted,
-    parse_output,
-)
+from smol_tools.toolcalls import CallError, ParseResult, StreamingParser, ToolCall, parse_output
+from smol_tools.events import ContentDelta, ReasoningDelta, ToolCallCompleted, ToolCallFailed, ToolCallStarted
 
 CASES_PATH = Path(__file__).with_name("parser_cases.json")
 CASES = json.loads(CASES_PATH.read_text(encoding="utf-8"))

@@ -20,16 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from smol_tools import toolcalls as tc
-from smol_tools.toolcalls import (
-    ContentDelta,
-    ParseResult,
-    ReasoningDelta,
-    StreamingParser,
-    ToolCallCompleted,
-    ToolCallFailed,
-    ToolCallStarted,
-    parse_output,
-)
+from smol_tools.toolcalls import ParseResult, StreamingParser, parse_output
+from smol_tools.events import ContentDelta, ReasoningDelta, ToolCallCompleted, ToolCallFailed, ToolCallStarted
 
 SETTINGS = settings(
     max_examples=int(os.environ.get("TOOLCALLS_EXAMPLES", "300")),

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from ..agent import AgentFinished
+from ..events import AgentFinished
 from ..backends.base import CancelToken
 from ..chat_session import ChatSession
 from .transcript import TurnBuilder, TurnRecord

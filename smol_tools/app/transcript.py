@@ -14,12 +14,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Mapping, Sequence
 
 
-from ..agent import AgentFinished, ContextStatus, RoundStarted, ToolCallChecked, ToolResultReady
-from ..backends.base import TurnComplete
 from ..backends.messages import arguments_object
-from ..backends.server_stream import canonical_call_text
-from ..schema_regex import bounded_validator
-from ..toolcalls import ContentDelta, ReasoningDelta, ToolCallCompleted, ToolCallFailed, ToolCallStarted
+from ..events import (AgentEvent, AgentFinished, ContentDelta, ContextStatus, ReasoningDelta, RoundStarted,
+                      ToolCallChecked, ToolCallCompleted, ToolCallFailed, ToolCallStarted, ToolResultReady,
+                      TurnComplete, UnknownEvent)
+from ..tool_schema import call_problems
+from ..toolcalls import canonical_call_text
 from ..tools.scripted import is_scripted
 
 CallStatus = Literal["streaming", "parsed", "running", "waiting", "done", "cut"]
@@ -149,10 +149,33 @@ class TurnBuilder:
     def round(self) -> RoundRecord | None:
         return self.turn.rounds[-1] if self.turn.rounds else None
 
-    def apply(self, event: Any) -> None:
-        handler = getattr(self, f"_on_{type(event).__name__}", None)
-        if handler is not None:
-            handler(event)
+    def apply(self, event: AgentEvent) -> None:
+        """Fold one event in; an event class this builder does not know raises UnknownEvent."""
+        match event:
+            case RoundStarted():
+                self._on_RoundStarted(event)
+            case ReasoningDelta():
+                self._on_ReasoningDelta(event)
+            case ContentDelta():
+                self._on_ContentDelta(event)
+            case ToolCallStarted():
+                self._on_ToolCallStarted(event)
+            case ToolCallCompleted():
+                self._on_ToolCallCompleted(event)
+            case ToolCallFailed():
+                self._on_ToolCallFailed(event)
+            case TurnComplete():
+                self._on_TurnComplete(event)
+            case ToolCallChecked():
+                self._on_ToolCallChecked(event)
+            case ToolResultReady():
+                self._on_ToolResultReady(event)
+            case ContextStatus():
+                self._on_ContextStatus(event)
+            case AgentFinished():
+                self._on_AgentFinished(event)
+            case _:
+                raise UnknownEvent("TurnBuilder", event)
 
     def waiting_for_manual(self, name: str, arguments: Mapping[str, Any]) -> CallRecord | None:
         """Mark the call a manual result is asked for (the callback gets no index: match it)."""
@@ -256,12 +279,7 @@ class TurnBuilder:
 
 
 def _schema_check(call: CallRecord, schemas: Mapping[str, Any]) -> None:
-    if call.name not in schemas:
-        call.schema_ok, call.problems = False, [f"unknown tool {call.name!r}"]
-        return
-    validator = bounded_validator(schemas[call.name])  # imported schemas: linear-time regexes
-    call.problems = [f"{'/'.join(str(p) for p in e.absolute_path) or '(arguments)'}: {e.message}"
-                     for e in validator.iter_errors(call.arguments)]
+    call.problems = call_problems(call.name, call.arguments, schemas)  # the agent's check and wording
     call.schema_ok = not call.problems
 
 

@@ -1,26 +1,23 @@
 """The backend interface: one call streams the events of one assistant turn.
 
-Events are the parser's own (`ReasoningDelta`, `ContentDelta`, `ToolCallStarted`,
-`ToolCallCompleted`, `ToolCallFailed`) followed by exactly one `TurnComplete` carrying the
-final parse, the raw text where the runtime exposes it, usage and the finish reason. Every
-adapter produces the same events for the same model output.
+Events (smol_tools/events.py, `TurnEvent`) are the parser's own (`ReasoningDelta`,
+`ContentDelta`, `ToolCallStarted`, `ToolCallCompleted`, `ToolCallFailed`) followed by exactly
+one `TurnComplete` carrying the final parse, the raw text where the runtime exposes it, usage
+and the finish reason. Every adapter produces the same events for the same model output.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Protocol, Sequence, Union
+from typing import Any, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 from ..chat_format import load_params
-from ..toolcalls import (
-    ContentDelta,
-    ParseResult,
-    ReasoningDelta,
-    ToolCallCompleted,
-    ToolCallFailed,
-    ToolCallStarted,
-)
+from ..events import TurnComplete, TurnEvent, Usage
+
+__all__ = ["Backend", "BackendError", "BackendStatus", "CancelToken", "CountsPromptTokens", "SamplingParams",
+           # The turn's events, defined in smol_tools/events.py; adapters may import them from here.
+           "TurnComplete", "TurnEvent", "Usage"]
 
 
 class BackendError(RuntimeError):
@@ -55,33 +52,6 @@ class SamplingParams:
     @classmethod
     def greedy(cls, **overrides: Any) -> "SamplingParams":
         return cls.defaults(temperature=0.0, **overrides)
-
-
-@dataclass
-class Usage:
-    prompt_tokens: int = 0  # tokens in the full prompt
-    prompt_tokens_evaluated: int = 0  # of which the runtime actually had to evaluate
-    cached_tokens: int = 0  # reused from an earlier round
-    completion_tokens: int = 0
-    prompt_seconds: float = 0.0
-    generation_seconds: float = 0.0
-    reuse_note: str = ""  # why the runtime re-evaluated part of the conversation, when it knows
-
-    @property
-    def tokens_per_second(self) -> float:
-        return self.completion_tokens / self.generation_seconds if self.generation_seconds else 0.0
-
-
-@dataclass(frozen=True)
-class TurnComplete:
-    result: ParseResult
-    raw: str | None  # exact model text, when the runtime gives it
-    finish_reason: str  # "stop", "tool_calls", "length", "cancelled"
-    usage: Usage
-
-
-TurnEvent = Union[ReasoningDelta, ContentDelta, ToolCallStarted, ToolCallCompleted, ToolCallFailed,
-                  TurnComplete]
 
 
 class CancelToken:
@@ -122,6 +92,15 @@ class Backend(Protocol):
     def count_tokens(self, text: str) -> int:
         ...
 
-    # Optional: `count_prompt_tokens(messages, tools, *, enable_thinking, session_id) -> int`, the
-    # exact size of the next turn's prompt. A backend that renders prompts itself provides it so
-    # the agent's context check costs no second render (the agent falls back to count_tokens).
+
+@runtime_checkable
+class CountsPromptTokens(Protocol):
+    """Optional second face of a backend that renders prompts itself (llama-cpp-python,
+    llama-server fed token ids): the exact size of the next turn's prompt, so the agent's
+    context check costs no second render. Other backends are measured with `count_tokens` on
+    `chat_format.render_prompt`."""
+
+    def count_prompt_tokens(self, messages: Sequence[Mapping[str, Any]],
+                            tools: Sequence[Mapping[str, Any]] | None = None, *,
+                            enable_thinking: bool = True, session_id: str = "default") -> int:
+        ...

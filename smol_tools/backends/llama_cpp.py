@@ -30,8 +30,9 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from ..chat_format import load_params
 from ..tool_choice import ToolChoice, tool_names
-from ..toolcalls import StreamingParser, ToolCallCompleted, ToolCallFailed
-from .base import BackendError, BackendStatus, CancelToken, SamplingParams, TurnComplete, TurnEvent, Usage
+from ..toolcalls import StreamingParser
+from ..events import ToolCallCompleted, ToolCallFailed, TurnComplete, TurnEvent, Usage
+from .base import BackendError, BackendStatus, CancelToken, SamplingParams
 from .checkpoints import (Checkpoint, CheckpointStore, restore_partial_state, save_partial_state,
                           token_digest)
 from .llama_sampling import LogitsProcessor, TurnSampler

@@ -26,7 +26,8 @@ import httpx
 from ..chat_format import load_params
 from ..tool_choice import ToolChoice, tool_names
 from ..toolcalls import StreamingParser
-from .base import BackendError, BackendStatus, CancelToken, SamplingParams, TurnComplete, TurnEvent, Usage
+from .base import BackendError, BackendStatus, CancelToken, SamplingParams
+from ..events import TurnComplete, TurnEvent, Usage
 from .prepared import PreparedPrompts, divergence_reason
 from .server_template import FIX, probe_server_template
 

@@ -15,7 +15,8 @@ import ollama
 
 from ..chat_format import load_params
 from ..tool_choice import ToolChoice, restrict_tools, tool_names
-from .base import BackendError, BackendStatus, CancelToken, SamplingParams, TurnEvent, Usage
+from .base import BackendError, BackendStatus, CancelToken, SamplingParams
+from ..events import TurnEvent, Usage
 from .messages import to_ollama_wire
 from .server_stream import ServerTurnAssembler
 

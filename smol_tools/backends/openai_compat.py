@@ -14,7 +14,8 @@ import openai
 
 from ..chat_format import load_params
 from ..tool_choice import ToolChoice, restrict_tools, tool_names
-from .base import BackendError, BackendStatus, CancelToken, SamplingParams, TurnEvent, Usage
+from .base import BackendError, BackendStatus, CancelToken, SamplingParams
+from ..events import TurnEvent, Usage
 from .messages import to_openai_wire
 from .server_parse_recovery import is_unparsed_output_error, recover_unparsed_turn
 from .server_stream import ServerTurnAssembler

@@ -24,7 +24,8 @@ import httpx
 
 from ..chat_format import load_params
 from ..toolcalls import StreamingParser
-from .base import BackendError, SamplingParams, TurnComplete, TurnEvent, Usage
+from .base import BackendError, SamplingParams
+from ..events import TurnComplete, TurnEvent, Usage
 
 # llama-server's messages for output its parser refuses (common/chat.cpp).
 _REFUSALS = ("does not match the expected", "failed to parse input", "failed to parse tool call")

@@ -13,25 +13,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from ..toolcalls import (
-    CALL_OPEN,
-    CallError,
-    ParseResult,
-    ReasoningDelta,
-    StreamingParser,
-    ToolCall,
-    ToolCallCompleted,
-    ToolCallFailed,
-    ToolCallStarted,
-    parse_output,
-)
-from .base import TurnComplete, TurnEvent, Usage
-
-
-def canonical_call_text(name: str, arguments: Any) -> str:
-    """The block our template renders for a call: what the model wrote, when it wrote canonically."""
-    args = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
-    return f'<tool_call>\n{{"name": {json.dumps(name, ensure_ascii=False)}, "arguments": {args}}}\n</tool_call>'
+from ..toolcalls import (CALL_OPEN, CallError, ParseResult, StreamingParser, ToolCall, canonical_call_text,
+                         parse_output)
+from ..events import (ReasoningDelta, ToolCallCompleted, ToolCallFailed, ToolCallStarted, TurnComplete, TurnEvent,
+                      Usage)
 
 
 @dataclass

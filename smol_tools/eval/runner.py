@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..backends.base import Backend, SamplingParams, TurnComplete
+from ..backends.base import Backend, SamplingParams
+from ..events import TurnComplete
 from .metrics import StepScore, add_counts, score_step, step_counts
 from .suite import Case, Step, Suite
 
