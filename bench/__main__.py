@@ -1,5 +1,7 @@
 """`python -m bench [--quick] [--only NAME ...] [--out-dir DIR]`: run the benchmarks on the tiny
-model and write bench/results/bench-<mode>-<time>.{json,md} (and bench-<mode>-latest.*)."""
+model and write bench/results/bench-<mode>-<time>.{json,md} (and bench-<mode>-latest.*).
+
+`python -m bench --real-size [--scale tiny] ...`: the real-size run (bench/real_size/harness.py)."""
 
 from __future__ import annotations
 
@@ -32,6 +34,11 @@ def _load(name: str):
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--real-size"]:  # its own run and results file (bench/real_size/), never in the default set
+        from .real_size.harness import main as real_size_main
+
+        return real_size_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repeats and variants (CI: under 2 minutes)")
     parser.add_argument("--only", nargs="+", choices=BENCHES + EXTRA, help="run only these benchmarks")

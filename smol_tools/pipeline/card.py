@@ -29,6 +29,7 @@ class CardInput:
     imatrix_note: str = ""
     memory_markdown: str = ""
     memory_check: str | None = None
+    measured_markdown: str = ""  # measured.py: the real-size run's table, when this model has its shape
     ollama_files: Sequence[str] = ()  # the Ollama files written and uploaded (Modelfile.*, template, params)
     context_length: int = 32768  # the checkpoint's (num_ctx, -c, n_ctx in the usage lines)
     turns_checked: bool = False  # every file reproduced a scripted set of turns greedily
@@ -184,6 +185,8 @@ def render_card(ci: CardInput) -> str:
     ]
     if ci.memory_check:
         sections += ["", ci.memory_check]
+    if ci.measured_markdown:
+        sections += ["", "### Measured", "", ci.measured_markdown]
     sections += ["", "## Multi-token prediction", "",
                  ci.mtp_note or ("The checkpoint carries MTP tensors; they are kept in every file "
                                  "(`llama-server --spec-type draft-mtp`)." if ci.has_mtp else

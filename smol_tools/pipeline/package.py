@@ -33,6 +33,7 @@ from .ggufinfo import tensor_stats
 from .imatrix import calibration_text, compute_imatrix
 from .llama_quantize import quantize_with_program
 from .memory import check_against_llama_cpp, memory_table_markdown, read_shape
+from .measured import measured_section
 from .metadata import MetadataSpec, fix_metadata
 from .progress import Progress, format_table, human_size
 from .provenance import (ProvenanceError, card_base_model, check_base_model, check_publishable,
@@ -498,7 +499,8 @@ class Pipeline:
             turns_checked=self.opts.expect_turns is not None,
             imatrix_note=imatrix_note, memory_markdown=memory[0], memory_check=memory[2],
             ollama_files=tuple(ollama), eval_note=eval_note, context_length=self.context_length(),
-            eval_scores={f.name: f.eval_score for f in self.files if f.publishable and f.eval_score})
+            eval_scores={f.name: f.eval_score for f in self.files if f.publishable and f.eval_score},
+            measured_markdown=measured_section(self.out, [f.name for f in self.files if f.publishable]))
         self._write_text(self.out / "README.md", render_card(ci))
         published = [f for f in self.files if f.publishable]
         manifest = {

@@ -1,0 +1,84 @@
+"""One fresh process, one GGUF, one context length: load time, resident memory, and our in-process
+backend's prompt and decode rates; prints one JSON object.
+
+`python -m bench.real_size.inprocess_child GGUF --ctx N --threads T [--fill]`
+
+A fresh process per measurement, so one file's pages and buffers never count in another's RSS.
+RSS (VmRSS) is read after the load, after one turn (llama.cpp maps the weights: they become
+resident as they are first read) and, with --fill, after a prompt that fills the context.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+from .prompts import filler_messages
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("gguf", type=Path)
+    parser.add_argument("--ctx", type=int, required=True)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--prompt-tokens", type=int, default=512)
+    parser.add_argument("--gen", type=int, default=128)
+    parser.add_argument("--fill", action="store_true", help="then evaluate a prompt that fills the context")
+    args = parser.parse_args(argv)
+
+    from smol_tools.backends.base import SamplingParams
+    from smol_tools.events import TurnComplete
+    from smol_tools.backends.llama_cpp import LlamaCppBackend
+
+    result: dict = {"rss_before_load_mib": round(_rss_mib(), 1)}
+    started = time.perf_counter()
+    backend = LlamaCppBackend(args.gguf, n_ctx=args.ctx, n_threads=args.threads,
+                              checkpoints_per_session=0)  # the rates of one turn, no state copies
+    result["load_s"] = round(time.perf_counter() - started, 3)
+    result["rss_after_load_mib"] = round(_rss_mib(), 1)
+    messages = filler_messages(backend.count_prompt_tokens, args.prompt_tokens)
+    complete = None
+    for event in backend.stream_turn(messages, None, sampling=SamplingParams.greedy(max_tokens=args.gen),
+                                     enable_thinking=False, session_id="rate"):
+        if isinstance(event, TurnComplete):
+            complete = event
+    usage = complete.usage
+    result.update({
+        "prompt_tokens": usage.prompt_tokens, "prompt_tokens_evaluated": usage.prompt_tokens_evaluated,
+        "prompt_seconds": round(usage.prompt_seconds, 4),
+        "pp_tokens_per_s": round(usage.prompt_tokens_evaluated / usage.prompt_seconds, 3) if usage.prompt_seconds else None,
+        "completion_tokens": usage.completion_tokens, "generation_seconds": round(usage.generation_seconds, 4),
+        "tg_tokens_per_s": round(usage.tokens_per_second, 3), "finish": complete.finish_reason,
+        "rss_after_turn_mib": round(_rss_mib(), 1)})
+    if args.fill:
+        llm = backend.model.llm
+        llm.reset()
+        backend.model.owner = None
+        n = args.ctx - 8
+        # Token ids of the tiny tokenizer's plain text, repeated: content does not change the cost.
+        base = backend.model.tokenize(b"The quick brown fox jumps over the lazy dog. ", first=False)
+        tokens = (base * (n // len(base) + 1))[:n]
+        started = time.perf_counter()
+        llm.eval(tokens)
+        result.update({"fill_tokens": n, "fill_seconds": round(time.perf_counter() - started, 2),
+                       "fill_tokens_per_s": round(n / (time.perf_counter() - started), 3),
+                       "rss_after_fill_mib": round(_rss_mib(), 1)})
+    result["threads"] = args.threads
+    result["pid"] = os.getpid()
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""The model card's measured hardware table, read from the real-size results file.
+
+`python -m bench --real-size` (bench/real_size/) measures a random-weight stand-in with the real
+model's shape on a real machine and writes bench/reference/real-size.json. A card gets that table
+only when the files it describes have the same architecture shape (layers, attention and
+recurrent sizes: what memory and speed depend on besides the quant), so a tiny test model's card
+never borrows the 4B model's figures. An installed package without the repository has no results
+file and prints no table. Nothing here estimates: absent figures print as "-".
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from .memory import ModelShape, read_shape
+
+REFERENCE = Path(__file__).resolve().parents[2] / "bench" / "reference" / "real-size.json"
+
+
+def shape_key(path: Path) -> str:
+    """What a measurement transfers across: the architecture's sizes and parameter count (MTP layers
+    left out: a build may drop them), not the weights' values or quant types."""
+    from gguf import GGUFReader
+
+    shape: ModelShape = read_shape(path)
+    mtp = tuple(f"blk.{i}." for i in shape.mtp_layers)
+    params = sum(int(t.n_elements) for t in GGUFReader(path).tensors if not (mtp and t.name.startswith(mtp)))
+    return (f"{shape.arch} layers={shape.n_layer - len(shape.mtp_layers)} "
+            f"full={','.join(map(str, shape.full_layers))} kv={','.join(map(str, sorted(set(shape.n_head_kv))))} "
+            f"k={shape.key_length} v={shape.value_length} inner={shape.inner_size} state={shape.state_size} "
+            f"groups={shape.group_count} conv={shape.conv_kernel} params={params}")
+
+
+def load_results(path: Path = REFERENCE) -> dict[str, Any] | None:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _gib(mib: Any) -> str:
+    return "-" if mib is None else f"{mib / 1024:.2f} GiB"
+
+
+def measured_markdown(results: dict[str, Any]) -> str:
+    """One row per quant and context: memory (measured next to computed) and tokens/s per runtime."""
+    runtimes = results.get("runtimes") or {}
+    if not runtimes:
+        return ""
+    machine = results.get("machine") or {}
+    head = ["File", "Context", "Load s", "RSS after load", "RSS after a turn", "RSS, context full", "Computed total",
+            "llama-bench pp / tg", "in process pp / tg", "llama-server pp / tg", "app tg", "Roofline tg"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for quant, entry in runtimes.items():
+        bench = entry.get("llama_bench") or {}
+        roof = (entry.get("roofline") or {}).get("roofline_tokens_per_s")
+        for ctx, row in (entry.get("contexts") or {}).items():
+            ip, srv, app = row.get("in_process") or {}, row.get("llama_server") or {}, row.get("app") or {}
+            lines.append("| " + " | ".join([
+                f"`{entry.get('file', quant)}`", f"{int(ctx) // 1024}K", _num(ip.get("load_s"), 2),
+                _gib(ip.get("rss_after_load_mib")), _gib(ip.get("rss_after_turn_mib")), _gib(ip.get("rss_after_fill_mib")),
+                _gib(row.get("computed_total_mib")),
+                f"{_num(bench.get('pp_tokens_per_s'))} / {_num(bench.get('tg_tokens_per_s'), 2)}",
+                f"{_num(ip.get('pp_tokens_per_s'))} / {_num(ip.get('tg_tokens_per_s'), 2)}",
+                f"{_num(srv.get('pp_tokens_per_s'))} / {_num(srv.get('tg_tokens_per_s'), 2)}",
+                _num(app.get("tg_tokens_per_s"), 2), _num(roof, 2)]) + " |")
+    plan = results.get("plan") or {}
+    cpu = machine.get("cpu") or "unknown CPU"
+    lines += ["", f"Measured {str(results.get('date', ''))[:10]} on {cpu} ({machine.get('cores')} cores, "
+                  f"{(machine.get('memory_bytes') or 0) / 2**30:.0f} GiB), {plan.get('threads')} threads, "
+                  f"with a random-weight stand-in of this model's shape (`{(results.get('commands') or ['?'])[0]}`). "
+                  f"pp: tokens/s on a {plan.get('prompt_tokens')}-token prompt; tg: tokens/s decoding "
+                  f"{plan.get('gen_tokens')} tokens. RSS: resident memory of a fresh process (weights are "
+                  "memory-mapped and count once read). Computed total: the memory table above. Roofline: the "
+                  "decode rate this machine's measured read bandwidth allows (weights read once per token). "
+                  "'-': not measured."]
+    missing = results.get("not_measured") or []
+    if missing:
+        lines.append(f"Not measured in this run: {'; '.join(str(m).split(':')[0] for m in missing)}.")
+    return "\n".join(lines)
+
+
+def measured_section(folder: Path, file_names: Sequence[str], path: Path = REFERENCE) -> str:
+    """The measured table for a build whose GGUFs (in `folder`) have the measured shape, else ""."""
+    results = load_results(path)
+    if not results or not results.get("shape_key"):
+        return ""
+    for name in file_names:
+        if name.endswith(".gguf") and (Path(folder) / name).exists():
+            if shape_key(Path(folder) / name) == results["shape_key"]:
+                return measured_markdown(results)
+            return ""
+    return ""

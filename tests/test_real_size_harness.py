@@ -1,0 +1,174 @@
+"""The real-size stand-in builder and measurement harness (bench/real_size/), at a small scale.
+
+The full-size run (`python -m bench --real-size`) takes hours and ~30 GB of disk; these tests run
+the same code on a few-MB model with the real configuration's options (hybrid layer order, tied
+embeddings, MTP head, a vocabulary padded beyond the tokenizer):
+- the builder's checkpoint is exactly what transformers' `Qwen3_5ForCausalLM` loads (no missing or
+  unexpected keys, same shapes, tied output) plus the MTP head, and llama.cpp's converter (through
+  our pipeline) turns it into a GGUF with the padded vocabulary and the MTP block;
+- the real configuration's tensor list (computed on the meta device, no memory) has the published
+  model's size and shapes, and the shard plan keeps every shard under its bound;
+- the harness runs end to end at tiny scale and writes the results file the card reads.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def tiny_mtp_standin():
+    from bench.real_size.config import TINY_MTP
+    from bench.real_size.standin import ensure_standin
+
+    return ensure_standin(TINY_MTP, log=lambda _: None)
+
+
+def test_standin_is_what_transformers_loads(tiny_mtp_standin):
+    import torch
+    from safetensors import safe_open
+    from transformers.models.qwen3_5 import Qwen3_5ForCausalLM
+
+    folder = tiny_mtp_standin.path
+    assert (folder / "complete").exists()
+    index = json.loads((folder / "model.safetensors.index.json").read_text())
+    on_disk: dict[str, tuple[int, ...]] = {}
+    for shard in sorted(set(index["weight_map"].values())):
+        with safe_open(folder / shard, "pt") as handle:
+            for name in handle.keys():
+                on_disk[name] = tuple(handle.get_slice(name).get_shape())
+                assert handle.get_slice(name).get_dtype() == "BF16"
+    assert set(on_disk) == set(index["weight_map"])
+
+    model, info = Qwen3_5ForCausalLM.from_pretrained(folder, output_loading_info=True, dtype=torch.bfloat16)
+    assert not info["missing_keys"] and not info["mismatched_keys"], info
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    mtp = {k: v for k, v in on_disk.items() if k.startswith("mtp.")}
+    assert {k: v for k, v in on_disk.items() if not k.startswith("mtp.")} == expected
+    assert "lm_head.weight" not in on_disk  # tied, as the published checkpoint
+    assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+    assert len(mtp) == 15 and mtp["mtp.fc.weight"] == (256, 512)
+    assert on_disk["model.embed_tokens.weight"] == (1024, 256)
+    kinds = [("linear_attn" if any(k.startswith(f"model.layers.{i}.linear_attn.") for k in on_disk) else "full")
+             for i in range(4)]
+    assert kinds == ["linear_attn", "linear_attn", "linear_attn", "full"]
+    # the model's own initialisation: 1-centred norms stored as 0, the gated norm as 1
+    assert float(model.model.norm.weight.detach().abs().max()) == 0.0
+    assert float(model.model.layers[0].linear_attn.norm.weight.detach().min()) == 1.0
+    logits = model(torch.tensor([[1, 2, 3]])).logits
+    assert logits.shape == (1, 3, 1024) and bool(torch.isfinite(logits).all())
+
+
+def test_standin_is_reproducible_and_streamed(tmp_path):
+    from bench.real_size.config import TINY, full_config
+    from bench.real_size.standin import plan_shards, tensor_specs, write_shard
+
+    specs = tensor_specs(full_config(TINY, {"eos_token_id": 701, "pad_token_id": 699}))
+    shards = plan_shards(specs, shard_bytes=1 << 20)
+    assert len(shards) > 1 and all(sum(s.nbytes for s in shard) <= 1 << 20 or len(shard) == 1 for shard in shards)
+    assert [s.name for shard in shards for s in shard] == [s.name for s in specs]
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    size = write_shard(a, shards[0])
+    write_shard(b, shards[0])
+    assert a.stat().st_size == size and a.read_bytes() == b.read_bytes()
+
+
+def test_real_configuration_tensor_list():
+    from bench.real_size.config import REAL, full_config
+    from bench.real_size.standin import SHARD_BYTES, plan_shards, tensor_specs
+
+    config = full_config("real", {"eos_token_id": 701, "pad_token_id": 699})
+    assert config["layer_types"] == ["full_attention" if (i + 1) % 4 == 0 else "linear_attention" for i in range(32)]
+    specs = {s.name: s for s in tensor_specs(config)}
+    n_params = sum(math.prod(s.shape) for s in specs.values())
+    assert 4.2e9 < n_params < 4.4e9  # "4B": 4.33 B with the MTP head, text model only
+    assert specs["model.embed_tokens.weight"].shape == (REAL["vocab_size"], 2560)
+    assert "lm_head.weight" not in specs
+    assert specs["model.layers.0.linear_attn.in_proj_qkv.weight"].shape == (2 * 16 * 128 + 32 * 128, 2560)
+    assert specs["model.layers.0.linear_attn.A_log"].shape == (32,)
+    assert specs["model.layers.3.self_attn.q_proj.weight"].shape == (2 * 16 * 256, 2560)  # with its output gate
+    assert specs["model.layers.3.self_attn.k_proj.weight"].shape == (4 * 256, 2560)
+    assert specs["model.layers.31.mlp.down_proj.weight"].shape == (2560, 9216)
+    assert sum(name.startswith("mtp.") for name in specs) == 15
+    shards = plan_shards(list(specs.values()))
+    assert len(shards) == 5 and all(sum(s.nbytes for s in shard) <= SHARD_BYTES for shard in shards)
+
+
+def test_pipeline_converts_the_standin(tiny_mtp_standin, tmp_path):
+    from gguf import GGUFReader
+
+    from smol_tools.pipeline.convert import convert_to_gguf
+    from smol_tools.pipeline.mtp import gguf_mtp_layers
+
+    out = tmp_path / "standin-bf16.gguf"
+    result = convert_to_gguf(tiny_mtp_standin.path, out, outtype="bf16", declare_pre="qwen35")
+    assert result.has_mtp and gguf_mtp_layers(out) == 1
+    tensors = {t.name: t for t in GGUFReader(out).tensors}
+    assert int(tensors["token_embd.weight"].shape[1]) == 1024  # the tokenizer's 708 tokens, padded
+    assert "output.weight" not in tensors  # tied: llama.cpp reads the embedding as the output matrix
+
+
+def test_harness_runs_at_tiny_scale_and_the_card_reads_its_file(tmp_path):
+    """Every part but llama-bench (a separate llama.cpp build of minutes) on one quant and context."""
+    out = tmp_path / "real-size.json"
+    cmd = [sys.executable, "-m", "bench", "--real-size", "--scale", "tiny", "--quants", "Q8_0",
+           "--package-quants", "Q8_0", "--contexts", "4096", "--threads", "1", "--work", str(tmp_path / "work"),
+           "--out", str(out), "--parts", "package", "in-process", "server", "app", "roofline", "session"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["not_measured"] == ["llama-bench: not run (not in --parts)"], report["not_measured"]
+    assert report["scale"] == "tiny" and report["machine"]["cores"] and report["date"]
+    package = report["package"]
+    assert package["exit_status"] == 0 and package["files"]["smol-tools-standin-q8_0.gguf"] > 0
+    steps = {s["step"] for s in package["steps"]}
+    assert {"convert", "quantize", "verify", "memory", "card"} <= steps
+    assert all({"wall_s", "cpu_s", "peak_rss_mib", "peak_disk_bytes"} <= set(s) for s in package["steps"])
+    assert package["peak_rss_mib"] > 30 and package["peak_disk_bytes"] > 0
+    entry = report["runtimes"]["Q8_0"]
+    row = entry["contexts"]["4096"]
+    assert row["in_process"]["tg_tokens_per_s"] > 0 and row["in_process"]["rss_after_fill_mib"] > 0
+    assert row["in_process"]["prompt_tokens"] >= 512
+    assert row["llama_server"]["tg_tokens_per_s"] > 0 and row["app"]["tg_tokens_per_s"] > 0
+    assert report["bandwidth"]["gb_per_s"] > 0 and entry["roofline"]["roofline_tokens_per_s"] > 0
+    session = report["session"]
+    assert len(session["rounds"]) == 20 and session["full_reevaluations"] == 0
+    # prompt reuse: every later round evaluates only its new tokens
+    assert all(r["prompt_tokens_evaluated"] < r["prompt_tokens"] / 2 for r in session["rounds"][3:])
+    assert session["last_prompt_tokens"] > 0.8 * 4096
+
+    from smol_tools.pipeline.card import CardInput, render_card
+    from smol_tools.pipeline.measured import measured_section
+
+    folder = tmp_path / "work" / "package"
+    table = measured_section(folder, ["smol-tools-standin-q8_0.gguf"], path=out)
+    assert "`smol-tools-standin-q8_0.gguf` | 4K" in table and "Not measured in this run: llama-bench" in table
+    card = render_card(CardInput(model_name="m", repo_id="o/m", base_model=None, license="apache-2.0",
+                                 pipeline_tag="text-generation", tags=(), quantized_by="me", files=[],
+                                 default_quant="Q8_0", source={"kind": "local"}, template_choice="ours",
+                                 drift_summary="same", has_mtp=False, measured_markdown=table))
+    assert "### Measured" in card and table in card
+    # a model of another shape never borrows these figures
+    from tests.fixtures.tiny_gguf import ensure_tiny_gguf
+
+    tiny = ensure_tiny_gguf("Q8_0")
+    assert measured_section(tiny.parent, [tiny.name], path=out) == ""
+
+
+def test_committed_reference_renders():
+    from smol_tools.pipeline.measured import REFERENCE, load_results, measured_markdown
+
+    results = load_results(REFERENCE)
+    if results is None:  # written by the real-size run; the card then prints no measured table
+        assert not REFERENCE.exists()
+        return
+    assert results["scale"] == "real" and results["shape_key"].startswith("qwen35 layers=32 ")
+    assert measured_markdown(results).count("\n") >= 3
