@@ -256,7 +256,7 @@ def _server_log_figures(log: str) -> dict[str, Any]:
 def _server_session(gguf, extra: list[str], kind: str) -> tuple[SessionResult, dict[str, Any]]:
     from smol_tools.backends.llama_server_tokens import LlamaServerTokensBackend
     from smol_tools.backends.openai_compat import OpenAICompatBackend
-    from smol_tools.llama_server import LlamaServer
+    from smol_tools.llamacpp.server import LlamaServer
 
     # -lv 4 logs checkpoint creation and restores (trace level), counted from the log.
     with LlamaServer(gguf, extra_args=[*extra, "--no-prefill-assistant", "-lv", "4"], ctx_size=SERVER_CTX) as server:
@@ -273,7 +273,7 @@ def _server_session(gguf, extra: list[str], kind: str) -> tuple[SessionResult, d
 
 
 def llama_server(quick: bool) -> list[Figure]:
-    from smol_tools.llama_server import CHECKPOINT_ARGS
+    from smol_tools.llamacpp.server import CHECKPOINT_ARGS
     from tests.fixtures.tiny_gguf import ensure_tiny_gguf
 
     gguf = ensure_tiny_gguf("Q8_0")

@@ -41,7 +41,7 @@ def synthetic_output(calls: int, seed: int = 7) -> str:
 def _vocab():
     from llama_cpp import Llama
 
-    from smol_tools.pipeline.llama_cpp_source import llama_cpp_dir
+    from smol_tools.llamacpp.source import llama_cpp_dir
 
     path = llama_cpp_dir() / "models" / "ggml-vocab-qwen35.gguf"
     return Llama(model_path=str(path), vocab_only=True, verbose=False) if path.exists() else None

@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from smol_tools.pipeline.llama_cpp_source import CACHE_ROOT, llama_cpp_python_version  # noqa: E402
+from smol_tools.llamacpp.source import CACHE_ROOT, llama_cpp_python_version  # noqa: E402
 from smol_tools.pipeline.state import sha256_file  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         print(bench_model())
         return 0
 
-    from smol_tools.pipeline.llama_cpp_build import ensure_llama_programs
+    from smol_tools.llamacpp.build import ensure_llama_programs
 
     program = ensure_llama_programs() / "llama-quantize"
     if args.input is None:

@@ -101,7 +101,7 @@ def in_process(quick: bool) -> Figure:
 
 def _server_session(gguf, extra: list[str], thinking: bool, quick: bool) -> dict[str, Any]:
     from smol_tools.backends.openai_compat import OpenAICompatBackend
-    from smol_tools.llama_server import LlamaServer
+    from smol_tools.llamacpp.server import LlamaServer
 
     # -lv 4 logs checkpoint restores (trace level), counted below.
     with LlamaServer(gguf, extra_args=[*extra, "--no-prefill-assistant", "-lv", "4"], ctx_size=4096) as server:
@@ -134,7 +134,7 @@ def _server_session(gguf, extra: list[str], thinking: bool, quick: bool) -> dict
 def llama_server_tokens(quick: bool) -> Figure:
     """The 10-round session through LlamaServerTokensBackend: /completion fed token ids."""
     from smol_tools.backends.llama_server_tokens import LlamaServerTokensBackend
-    from smol_tools.llama_server import LlamaServer
+    from smol_tools.llamacpp.server import LlamaServer
     from tests.fixtures.tiny_gguf import ensure_tiny_gguf
 
     figure = Figure("reuse_llama_server_tokens", "Prompt reuse, llama-server fed token prompts (10 rounds)",
@@ -167,7 +167,7 @@ def llama_server_tokens(quick: bool) -> Figure:
 def _server_reasoning_session(gguf) -> dict[str, Any]:
     """The scripted session whose first turn reasons before calling (non-empty `<think>`)."""
     from smol_tools.backends.openai_compat import OpenAICompatBackend
-    from smol_tools.llama_server import LlamaServer
+    from smol_tools.llamacpp.server import LlamaServer
 
     with LlamaServer(gguf, extra_args=["--no-prefill-assistant", "-lv", "4"], ctx_size=4096) as server:
         backend = OpenAICompatBackend(server.base_url, context_length=4096)

@@ -112,7 +112,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 def _render_with_llama_server(gguf: str | None, messages: list, tools: list | None, *,
                               add_generation_prompt: bool, enable_thinking: bool) -> str:
     """llama.cpp's own Jinja engine: a llama-server renders with the template inside `gguf`."""
-    from .llama_server import LlamaServer
+    from .llamacpp.server import LlamaServer
 
     if not gguf:
         raise ValueError("--engine llama needs --gguf PATH (the template is read from the GGUF)")

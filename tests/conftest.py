@@ -39,7 +39,7 @@ def tiny_llama_server(tiny_gguf_f16):
     """A real llama-server (built from the vendored llama.cpp) serving the tiny F16 GGUF with
     --jinja. --no-prefill-assistant makes a trailing assistant message render as a finished
     turn (what transformers does) instead of a prefix to continue."""
-    from smol_tools.llama_server import LlamaServer
+    from smol_tools.llamacpp.server import LlamaServer
 
     with LlamaServer(tiny_gguf_f16, extra_args=["--no-prefill-assistant"]) as server:
         yield server

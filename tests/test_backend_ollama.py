@@ -174,7 +174,7 @@ def test_check_reports_missing_model_and_template_without_tools(stand_in) -> Non
 
 
 def test_server_down_and_malformed_stream_are_clear_errors(stand_in) -> None:
-    from smol_tools.llama_server import free_port
+    from smol_tools.llamacpp.server import free_port
 
     down = OllamaBackend(f"http://127.0.0.1:{free_port()}", "smol-tools")
     assert "cannot reach Ollama" in down.check().message

@@ -243,7 +243,7 @@ def test_cancel_stops_generation(in_process) -> None:
 
 
 def test_backend_down_is_a_clear_error_and_history_is_kept() -> None:
-    from smol_tools.llama_server import free_port
+    from smol_tools.llamacpp.server import free_port
 
     backend = OpenAICompatBackend(f"http://127.0.0.1:{free_port()}", timeout_s=5)
     assert not backend.check().ok

@@ -124,7 +124,7 @@ def test_speed_is_measured_plain_and_with_draft_mtp(built) -> None:
 def test_draft_mtp_decoding_gives_the_same_greedy_text(built) -> None:
     """Speculative decoding is lossless under greedy sampling: the random head's drafts are
     rejected, never emitted."""
-    from smol_tools.llama_server import LlamaServer
+    from smol_tools.llamacpp.server import LlamaServer
     from smol_tools.pipeline.mtp import PROMPT
 
     result, _ = built

@@ -302,7 +302,7 @@ def test_publish_sends_the_plan_to_the_hub_api(built) -> None:
 def _wrapper_bin(folder: Path, marker: Path) -> Path:
     """llama-quantize that, for Q4_K_M, writes its output, truncates it to half, reports its pid
     and hangs: the build is caught with a half-written .partial file."""
-    from smol_tools.pipeline.llama_cpp_build import ensure_llama_programs
+    from smol_tools.llamacpp.build import ensure_llama_programs
 
     real = ensure_llama_programs()
     folder.mkdir()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from smol_tools.chat_format import load_template, render_prompt
-from smol_tools.llama_server import LlamaServerError
+from smol_tools.llamacpp.server import LlamaServerError
 from tests.conftest import render_corpus
 
 CASES = render_corpus()

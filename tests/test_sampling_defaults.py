@@ -17,7 +17,7 @@ import pytest
 from smol_tools.chat_format import load_params, load_template
 from smol_tools.gguf_doctor import SAMPLING_KEYS, diagnose
 from smol_tools.gguf_header import read_header
-from smol_tools.llama_server import LlamaServer
+from smol_tools.llamacpp.server import LlamaServer
 from smol_tools.pipeline.metadata import MetadataSpec, check_metadata, fix_metadata
 
 SPEC = MetadataSpec(name="tiny-smol-tools", base_model="Qwen/Qwen3.5-4B", license="apache-2.0",

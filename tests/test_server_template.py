@@ -17,7 +17,7 @@ import pytest
 from smol_tools.backends.llama_server_tokens import LlamaServerTokensBackend
 from smol_tools.backends.openai_compat import OpenAICompatBackend
 from smol_tools.chat_format import JINJA_TEMPLATE_PATH
-from smol_tools.llama_server import LlamaServer
+from smol_tools.llamacpp.server import LlamaServer
 from tests.fixtures.foreign_gguf import ensure_foreign_gguf
 from tests.fixtures.scripted import load_scripted, scripted_turns
 

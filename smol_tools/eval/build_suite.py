@@ -70,7 +70,7 @@ def qwen35_token_counter():
     try:
         from llama_cpp import Llama
 
-        from ..pipeline.llama_cpp_source import llama_cpp_dir
+        from ..llamacpp.source import llama_cpp_dir
 
         path = llama_cpp_dir() / "models" / "ggml-vocab-qwen35.gguf"
         if not path.exists():

@@ -49,7 +49,7 @@ def cmd_package(args: argparse.Namespace) -> int:
     from .convert import ConversionError
     from .drift import TemplateDriftError
     from .imatrix import ImatrixError
-    from .llama_cpp_build import LlamaCppBuildError
+    from ..llamacpp.build import LlamaCppBuildError
     from .metadata import MetadataError
     from .package import PackageError, run_package
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .atomic import atomic_output
 from .children import die_with_parent
-from .llama_cpp_source import LlamaCppSourceError, llama_cpp_dir
+from ..llamacpp.source import LlamaCppSourceError, llama_cpp_dir
 
 OUTTYPES = ("f32", "f16", "bf16", "q8_0")
 

@@ -41,7 +41,7 @@ def calibration_text(path: Path = CALIBRATION_PATH, template: str | None = None)
 
 
 def default_program() -> Path:
-    from .llama_cpp_build import ensure_llama_programs
+    from ..llamacpp.build import ensure_llama_programs
 
     return ensure_llama_programs() / "llama-imatrix"
 

@@ -45,7 +45,7 @@ def parse_fallbacks(log: str) -> list[Fallback]:
 
 
 def default_program() -> Path:
-    from .llama_cpp_build import ensure_llama_programs
+    from ..llamacpp.build import ensure_llama_programs
 
     return ensure_llama_programs() / "llama-quantize"
 

@@ -40,7 +40,7 @@ def gguf_mtp_layers(path: Path) -> int:
 
 def _timings(path: Path, extra_args: list[str], n_predict: int,
              threads: int | None = None) -> dict[str, Any]:
-    from ..llama_server import LlamaServer
+    from ..llamacpp.server import LlamaServer
 
     with LlamaServer(path, extra_args=extra_args, threads=threads) as server:
         # ignore_eos: both runs decode exactly n_predict tokens, so the rates compare like for

@@ -21,7 +21,7 @@ import pytest
 
 from smol_tools.chat_format import load_template, render_prompt
 from smol_tools.hf_jinja_render import render_cases_with_hf_jinja
-from smol_tools.llama_server import LlamaServer
+from smol_tools.llamacpp.server import LlamaServer
 from tests.conftest import render_corpus
 from tests.fixtures.scripted import load_scripted, scripted_turns
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from .build import ensure_llama_programs
+
 
 # Context checkpoints: llama-server's saved recurrent states for hybrid models, whose
 # linear-attention layers cannot be rolled back. It takes two per request (where the request's
@@ -56,8 +58,6 @@ class LlamaServer:
 
     def start(self, timeout: float = 120.0) -> "LlamaServer":
         if self.binary is None:
-            from .pipeline.llama_cpp_build import ensure_llama_programs
-
             self.binary = ensure_llama_programs() / "llama-server"
         self._log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)
         cmd = [str(self.binary), "-m", str(self.model), "--host", "127.0.0.1",

@@ -2,11 +2,12 @@
 vendored in the pinned llama-cpp-python sdist, offline, once per version; cached under
 ~/.cache/smol-tools/llama.cpp-bin/<version>-<options hash>/bin/.
 
-Run directly to build: `python -m smol_tools.pipeline.llama_cpp_build`.
+Run directly to build: `python -m smol_tools.llamacpp.build`.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -16,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .llama_cpp_source import CACHE_ROOT, llama_cpp_dir, llama_cpp_python_version
+from .source import CACHE_ROOT, llama_cpp_dir, llama_cpp_python_version
 
 PROGRAMS = ("llama-server", "llama-quantize", "llama-imatrix")
 CMAKE_OPTIONS = (
@@ -50,10 +51,25 @@ def ensure_llama_programs(version: str | None = None, log=print) -> Path:
     """Return the folder holding the built programs, building them on first use."""
     version = version or llama_cpp_python_version()
     final = _build_dir(version)
-    if all((final / "bin" / name).exists() for name in PROGRAMS):
+    if _complete(final):
         return final / "bin"
-    source = llama_cpp_dir(version)
     final.parent.mkdir(parents=True, exist_ok=True)
+    # One builder per machine: two processes building at once (parallel tests, an app and a
+    # test) both ran CMake and replaced each other's folder. The second waits, then finds it built.
+    with open(final.parent / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _complete(final):
+            _build_into(final, version, log)
+    return final / "bin"
+
+
+def _complete(final: Path) -> bool:
+    return all((final / "bin" / name).exists() for name in PROGRAMS)
+
+
+def _build_into(final: Path, version: str, log) -> None:
+    # Build in a sibling temp folder and rename: an interrupted build never looks finished.
+    source = llama_cpp_dir(version)
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=final.parent))
     started = time.monotonic()
     try:
@@ -77,7 +93,6 @@ def ensure_llama_programs(version: str | None = None, log=print) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     log(f"built in {time.monotonic() - started:.0f}s: {final / 'bin'}")
-    return final / "bin"
 
 
 if __name__ == "__main__":
