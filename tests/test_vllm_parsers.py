@@ -221,7 +221,8 @@ CLIENT_DIFFERS: dict[str, str] = {
 
 # 2. What smol-tools gets from vLLM (streamed, through our openai backend) differs from our
 #    parser here. The unclosed-reasoning losses are gone (the backend reads calls left in the
-#    reasoning field), but streaming vLLM never sends text after the first <tool_call>, so
+#    reasoning field; arguments sent as a JSON string or null are read as our parser reads
+#    them: tests below), but streaming vLLM never sends text after the first <tool_call>, so
 #    whatever its scan cannot read our parser never sees.
 BACKEND_DIFFERS: dict[str, str] = {
     **{k: "streamed: vLLM cuts the block at the first </tool_call> (inside a string here) or "
@@ -239,9 +240,6 @@ BACKEND_DIFFERS: dict[str, str] = {
           "JSON string" for k in _on("open_tag_inside_string") + _off("open_tag_inside_string")},
     "auto_call_before_close_think@think=off": "the call before </think> is sent as reasoning next to "
                                               "content, so the backend does not read it as a call",
-    "arguments_as_json_string@think=off": "vLLM streams the arguments string's JSON text (a string): "
-                                          "the backend refuses non-object arguments",
-    "null_arguments@think=off": "vLLM streams \"null\" as the arguments: refused as non-object",
     "parameters_alias@think=off": "vLLM reads only \"arguments\": the call comes with {} instead of "
                                   "the parameters",
     **{k: "the backend takes vLLM's call as given where ours refuses the text: no JSON check in the "
@@ -289,3 +287,17 @@ def test_the_reproduction_reads_the_format_as_vllm_documents_it() -> None:
     assert vllm_hermes_streamed(content) == ("\n\nSure.\n", [("f", '{"a": 1}')])
     assert vllm_qwen3_reasoning("no tags", False) == (None, "no tags")
     assert vllm_qwen3_reasoning("no tags", True) == ("no tags", None)
+
+
+def test_backend_reads_string_and_null_arguments_as_our_parser_does() -> None:
+    # vLLM's hermes parser turns "arguments": "{\"city\": \"Paris\"}" into the JSON text of a
+    # string, and "arguments": null into "null"; both were refused as non-object before.
+    for streamed, expected in (('"{\\"city\\": \\"Paris\\"}"', {"city": "Paris"}), ("null", {})):
+        assembler = ServerTurnAssembler()
+        list(assembler.call_fragment(0, "f", streamed))
+        done = list(assembler.finish("stop", Usage()))[-1]
+        assert [(c.name, c.arguments) for c in done.result.tool_calls] == [("f", expected)], streamed
+    assembler = ServerTurnAssembler()
+    list(assembler.call_fragment(0, "f", '"not json"'))
+    done = list(assembler.finish("stop", Usage()))[-1]
+    assert not done.result.tool_calls and done.result.errors  # a string that is no object: an error

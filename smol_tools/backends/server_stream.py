@@ -72,6 +72,16 @@ class ServerTurnAssembler:
                     arguments = json.loads(arguments) if arguments.strip() else {}
                 except json.JSONDecodeError as exc:
                     problem = f"server tool call {pending.name!r} has arguments that are not JSON: {exc}"
+            # Arguments the model wrote as a JSON string (vLLM's hermes parser passes them on as
+            # the JSON text of a string) and null: read as our parser reads them in the text.
+            if problem is None and isinstance(arguments, str) and isinstance(pending.arguments, str):
+                reread = parse_output(canonical_call_text(pending.name, arguments), thinking_open=False)
+                if reread.tool_calls:
+                    arguments = reread.tool_calls[0].arguments
+                elif reread.errors:
+                    problem = f"server tool call {pending.name!r}: {reread.errors[0].message}"
+            if problem is None and arguments is None:
+                arguments = {}
             if problem is None and not isinstance(arguments, dict):
                 problem = f"server tool call {pending.name!r} has non-object arguments"
             if problem is None and not pending.name:
