@@ -172,3 +172,21 @@ def test_committed_reference_renders():
         return
     assert results["scale"] == "real" and results["shape_key"].startswith("qwen35 layers=32 ")
     assert measured_markdown(results).count("\n") >= 3
+
+
+def test_memory_check_allows_the_rounding_of_each_summed_buffer():
+    """Found on the stand-in's Q4_K_M: llama.cpp reports its weights as two buffers (CPU 0.45 MiB +
+    CPU_REPACK 1.27 MiB), each rounded to 0.01 MiB, so their sum can be off by 0.01 MiB; the check
+    allowed one rounding only and called an exact table wrong."""
+    from smol_tools.pipeline.memory import MemoryCheck, parse_llama_log
+
+    log = ("load_tensors:          CPU model buffer size =     0.45 MiB\n"
+           "load_tensors:   CPU_REPACK model buffer size =     1.27 MiB\n"
+           "llama_kv_cache: size =    2.00 MiB\n")
+    reported = parse_llama_log(log)
+    assert reported["weights"] == 1.72 and reported["weights_figures"] == 2 and reported["kv_cache_figures"] == 1
+    ours = {"weights": 1.713104248046875, "kv_cache": 2.0}
+    assert MemoryCheck(4096, ours, reported).ok
+    one_buffer = parse_llama_log("load_tensors:          CPU model buffer size =     1.72 MiB\nllama_kv_cache: size =    2.00 MiB\n")
+    assert not MemoryCheck(4096, ours, one_buffer).ok  # a single rounded figure still allows 0.005 only
+    assert not MemoryCheck(4096, {"weights": 1.69, "kv_cache": 2.0}, reported).ok
