@@ -360,7 +360,7 @@ def run(plan: Plan) -> dict[str, Any]:
 
         bench_program = results.attempt("llama-bench build", lambda: ensure_llama_bench(plan.llama_bin, log=results.log))
     runtimes: dict[str, Any] = {}
-    for quant in plan.quants:
+    for quant in plan.quants if set(plan.parts) & {"llama-bench", "in-process", "server", "app", "roofline"} else ():
         try:
             gguf = quant_file(plan, quant)
         except FileNotFoundError as exc:
@@ -451,7 +451,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m bench --real-size", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", choices=("real", "tiny"), default="real")
-    parser.add_argument("--parts", nargs="+", choices=PARTS, default=None)
+    parser.add_argument("--parts", nargs="*", choices=PARTS, default=None,
+                        help=f"what to run (default: all of {', '.join(PARTS)}; none: only build the stand-in)")
     parser.add_argument("--quants", default=None, help="comma-separated (default Q4_K_M,Q8_0)")
     parser.add_argument("--package-quants", default=None,
                         help="comma-separated types the package step builds (default: the five-quant ladder)")
@@ -467,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..common import RESULTS
 
     plan = Plan.for_scale(
-        args.scale, parts=tuple(args.parts) if args.parts else None,
+        args.scale, parts=tuple(args.parts) if args.parts is not None else None,
         quants=tuple(q.strip().upper() for q in args.quants.split(",")) if args.quants else None,
         contexts=tuple(int(c) for c in args.contexts.split(",")) if args.contexts else None,
         package_quants=tuple(q.strip().upper() for q in args.package_quants.split(",")) if args.package_quants else None,
