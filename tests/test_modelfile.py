@@ -149,3 +149,13 @@ def test_render_cli_engines_agree(tmp_path: Path, tiny_gguf_f16: Path) -> None:
         result = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=300)
         assert result.returncode == 0, result.stderr
         assert result.stdout == expected, engine
+
+
+def test_recipes_open_with_what_a_user_needs() -> None:
+    # How to create the model and change its context size; nothing about how the repo checks them.
+    text = render_modelfile("smol-tools-4b-16k-IQ4_XS.gguf", context_length=16384)
+    header = text.split("\nFROM ")[0]
+    assert "ollama create smol-tools -f Modelfile.IQ4_XS && ollama run smol-tools" in header
+    assert "Context size: 16384 tokens" in header and "/set parameter num_ctx" in header
+    for text in (header, ROOT_MODELFILE.read_text(encoding="utf-8").split("\nFROM ")[0]):
+        assert "test" not in text and "do not edit" not in text and "python -m" not in text

@@ -119,7 +119,12 @@ def render_modelfile(gguf_name: str, *, context_length: int | None = None,
     comments = [f"Ollama recipe for {gguf_name}, which must lie next to this file."]
     if download:
         comments += ["Download the file first:", f"  {download}"]
-    create = f"ollama create {OLLAMA_MODEL} -f {modelfile_name or '<this file>'} && ollama run {OLLAMA_MODEL}"
+    if modelfile_name is None:  # a build names its per-quant recipes Modelfile.<QUANT> (package.py)
+        from ..model_source import quant_of
+
+        quant = quant_of(gguf_name)
+        modelfile_name = f"Modelfile.{quant}" if quant else "<this file>"
+    create = f"ollama create {OLLAMA_MODEL} -f {modelfile_name} && ollama run {OLLAMA_MODEL}"
     return _render(f"./{gguf_name}", comments + _user_notes(create, context_length), context_length)
 
 
