@@ -5,9 +5,10 @@ Custom tools and imported sessions bring their own schemas. jsonschema matches `
 `"pattern": "^(a+)+$"` and a 30-character argument freeze every session of the app for
 seconds, doubling with each character. Here those keywords run on RE2 (google-re2), whose
 matching time is linear in the input, so there is nothing to time out. RE2 has no lookaround
-and no backreferences; a schema using them is refused up front (`schema_shape_problems`) with
-a message that says so, and a validator that meets one anyway reports it as a problem instead
-of falling back to `re`.
+and no backreferences; a visitor's schema using them is refused where it enters
+(`schema_shape_problems`: custom tools, imports) with a message that says so. A pattern that
+gets past those gates is the operator's own (the built-in tools' schemas, e.g. send_email's
+end-of-text lookahead), so it runs on Python's `re`, as jsonschema would run it.
 
 Why RE2 rather than a thread with a timeout: Python cannot stop a thread stuck inside `re`,
 and that thread keeps the GIL, so the timeout would never get to run. A subprocess could be
@@ -16,6 +17,7 @@ killed, but costs a process start or a pool per check on a shared CPU.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any, Iterator, Mapping
 
@@ -62,11 +64,20 @@ def pattern_problem(pattern: Any) -> str | None:
     return None
 
 
+@lru_cache(maxsize=256)
+def _trusted(pattern: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return None
+
+
 def _search(pattern: str, text: str) -> bool | None:
-    """True/False for a match, None when the pattern cannot be run."""
+    """True/False for a match, None when the pattern cannot be run at all."""
     compiled = _compiled(pattern)
     if isinstance(compiled, _Unsupported):
-        return None
+        fallback = _trusted(pattern)  # past the entry gates: the operator's own schema
+        return None if fallback is None else fallback.search(text) is not None
     return compiled.search(clean_text(text)) is not None
 
 
@@ -95,7 +106,7 @@ def _pattern_properties(validator: Any, patterns: Mapping[str, Any], instance: A
     if not validator.is_type(instance, "object"):
         return
     for pattern, subschema in patterns.items():
-        if isinstance(_compiled(pattern), _Unsupported):
+        if isinstance(_compiled(pattern), _Unsupported) and _trusted(pattern) is None:
             yield ValidationError(pattern_problem(pattern) or "unusable pattern")
             continue
         for key, value in instance.items():
