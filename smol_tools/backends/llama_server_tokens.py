@@ -9,8 +9,16 @@ cannot be rolled back; the server then restores a checkpoint and re-evaluates th
 template embedded in the GGUF; tests prove them equal), and each round's prompt is sent as the
 exact token ids the server's slot already holds (previous prompt + generated tokens) followed by
 the tokens of the new suffix, so only the suffix is evaluated. Tool calls are parsed by our
-streaming parser from the raw text, as in process. One server slot holds one session's cache
-at a time: concurrent sessions stay correct but reuse less (start the server with `-np N`).
+streaming parser from the raw text, as in process.
+
+Parallel slots: a server started with `-np N` decodes N sequences at once, each slot keeping its
+own prompt cache. Each session is pinned to one slot (`id_slot`) so its cache stays put; with
+more sessions than slots, the least recently used session's slot is handed over (that session's
+next round is evaluated in full, still correct). A slot changes hands only while idle; while
+every slot is busy a request waits here for one: sessions queue, they never fail for lack of a
+slot. Every request carries the session id
+in the `X-Session-Id` header, so a load balancer in front of several servers can keep a session
+on one of them (examples/nginx-llama-server.conf).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -33,6 +42,7 @@ from .server_template import FIX, probe_server_template
 
 
 CALL_CLOSE = "</tool_call>"
+SESSION_HEADER = "X-Session-Id"  # what a load balancer keys session affinity on
 # llama.cpp's common_grammar_trigger_type values, as /completion reads them.
 _TRIGGER_TOKEN, _TRIGGER_PATTERN = 0, 2
 
@@ -47,7 +57,7 @@ class LlamaServerTokensBackend:
     name = "llama-server (token prompts)"
 
     def __init__(self, base_url: str, *, timeout_s: float = 120.0, context_length: int | None = None,
-                 max_sessions: int = 64) -> None:
+                 max_sessions: int = 64, slots: int | None = None) -> None:
         self.base_url = base_url.rstrip("/").removesuffix("/v1")
         self.timeout_s = timeout_s
         self.context_length = context_length or load_params().context_length
@@ -57,6 +67,10 @@ class LlamaServerTokensBackend:
         self._lock = threading.Lock()
         self.prepared = PreparedPrompts(self._prompt_tokens)
         self._special: dict[str, int] = {}  # token ids of `<tool_call>` and friends on this server
+        self.slots = slots  # the server's parallel slots; None: read from /props on first use
+        self._slot_of: OrderedDict[str, int] = OrderedDict()  # session -> slot, least recently used first
+        self._busy: set[int] = set()  # slots with a request of ours in flight
+        self._slot_freed = threading.Condition(self._lock)
 
     # -- server calls -----------------------------------------------------------------------
     def _post(self, path: str, body: Mapping[str, Any]) -> Any:
@@ -113,6 +127,57 @@ class LlamaServerTokensBackend:
         self.prepared.forget(session_id)
         with self._lock:
             self.sessions.pop(session_id, None)
+            self._slot_of.pop(session_id, None)
+
+    def _slot_for(self, session_id: str, cancel: CancelToken | None = None) -> int | None:
+        """Pin `session_id` to a slot and mark it busy; waits while every slot is busy. None when
+        the server does not say how many slots it has (then the server picks)."""
+        if self.slots is None:
+            try:
+                self.slots = int(self.client.get("/props", timeout=5).json().get("total_slots") or 0)
+            except (httpx.HTTPError, ValueError, TypeError):
+                return None
+        if self.slots <= 0:
+            return None
+        with self._slot_freed:
+            while True:
+                slot = self._pick_slot(session_id)
+                if slot is not None:
+                    self._busy.add(slot)
+                    return slot
+                if cancel is not None and cancel.cancelled:
+                    raise BackendError("cancelled while waiting for a free llama-server slot")
+                # Queue here rather than in the server: a slot is handed to another session only
+                # while idle (the server's queue for one busy slot mixed sessions' caches).
+                self._slot_freed.wait(0.5)
+
+    def _pick_slot(self, session_id: str) -> int | None:
+        assert self.slots
+        if session_id in self._slot_of:
+            slot = self._slot_of[session_id]
+            if slot in self._busy:
+                return None
+            self._slot_of.move_to_end(session_id)
+            return slot
+        used = set(self._slot_of.values())
+        free = [n for n in range(self.slots) if n not in used]
+        if free:
+            slot = free[0]
+        else:  # hand over the least recently used idle slot
+            idle = [(s, n) for s, n in self._slot_of.items() if n not in self._busy]
+            if not idle:
+                return None
+            owner, slot = idle[0]
+            del self._slot_of[owner]
+        self._slot_of[session_id] = slot
+        return slot
+
+    def _release_slot(self, slot: int | None) -> None:
+        if slot is None:
+            return
+        with self._slot_freed:
+            self._busy.discard(slot)
+            self._slot_freed.notify_all()
 
     def _prompt_tokens(self, session_id: str, prompt: bytes) -> list[int]:
         with self._lock:
@@ -154,8 +219,12 @@ class LlamaServerTokensBackend:
         final: dict[str, Any] = {}
         finish = "length"
         started = time.perf_counter()
+        slot = self._slot_for(session_id, cancel)
+        if slot is not None:
+            request["id_slot"] = slot
         try:
-            with self.client.stream("POST", "/completion", json=request) as response:
+            with self.client.stream("POST", "/completion", json=request,
+                                    headers={SESSION_HEADER: session_id}) as response:
                 if response.status_code != 200:
                     raise BackendError(f"{self.base_url}/completion answered HTTP {response.status_code}: "
                                        f"{response.read()[:300]!r}")
@@ -182,6 +251,8 @@ class LlamaServerTokensBackend:
             raise BackendError(f"lost the connection to {self.base_url}: {exc}") from exc
         except ValueError as exc:
             raise BackendError(f"malformed stream from {self.base_url}: {exc}") from exc
+        finally:
+            self._release_slot(slot)
         self._remember(session_id, prompt, tokens, generated, final)
         if final.get("stop_type") == "word" and final.get("stopping_word") == CALL_CLOSE:
             # parallel_tool_calls=false stopped at the first call's end; the server drops the
