@@ -13,7 +13,7 @@ from .agent import Agent, AgentConfig, ManualHandler, ToolOutcome
 from .events import AgentEvent
 from .backends.base import Backend, CancelToken
 from .safe_text import clean_text, clean_value
-from .tool_schema import portable_tools
+from .tool_schema import backend_view, tool_view
 from .tools import ToolRegistry, ToolSession, default_registry
 
 EXPORT_FORMAT = "smol-tools-session/1"
@@ -33,14 +33,15 @@ class ChatSession:
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def tool_schemas(self) -> list[dict[str, Any]]:
-        """The schemas the prompt shows, in the portable form every runtime renders alike (the
-        tools still enforce their full schemas when they run). In `enabled_tools` order when
+        """The schemas the prompt shows, in the most faithful form the backend's runtime can
+        carry (tool_schema.tool_view: as declared for Jinja runtimes, Ollama's view for Ollama;
+        the tools still enforce their full schemas when they run). In `enabled_tools` order when
         given: the order is part of the prompt, so an imported session (or the tiny model's
         scripted tool list) renders exactly as it did."""
         by_name = {s["function"]["name"]: s for s in self.registry.schemas(self.enabled_tools)}
         order = list(dict.fromkeys(self.enabled_tools)) if self.enabled_tools is not None else list(by_name)
         schemas = [self.schema_overrides.get(name, by_name[name]) for name in order]
-        return portable_tools(schemas + list(self.custom_tools))
+        return tool_view(schemas + list(self.custom_tools), backend_view(self.backend))
 
     def _execute(self, name: str, arguments: dict[str, Any]) -> ToolOutcome:
         result = self.registry.execute(name, arguments, self.tool_session)
@@ -82,7 +83,8 @@ class ChatSession:
             # model's scripted ones).
             builtin = [dict(t) for t in tools if t["function"]["name"] in known]
             self.enabled_tools = [t["function"]["name"] for t in builtin]
-            defaults = {s["function"]["name"]: s for s in portable_tools(self.registry.schemas(self.enabled_tools))}
+            defaults = {s["function"]["name"]: s
+                        for s in tool_view(self.registry.schemas(self.enabled_tools), backend_view(self.backend))}
             self.schema_overrides = {t["function"]["name"]: t for t in builtin
                                      if t != defaults[t["function"]["name"]]}
         if "enable_thinking" in data:

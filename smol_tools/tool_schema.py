@@ -1,14 +1,17 @@
-"""Tool schemas in the one form every runtime renders identically.
+"""Tool schemas as each runtime can carry them, and schema checks.
 
 Ollama decodes tool schemas into its own types: property names come out sorted, and only the
 keywords it models survive (anyOf, type, description, enum, items, properties, required), in
-that order; Jinja runtimes print whatever they are given. So the schemas we put in the prompt
-are normalised to what Ollama keeps; the full schemas (lengths, ranges, patterns) are still
-enforced when a call is validated and executed.
+that order (the "portable" form below, Ollama's view). Jinja runtimes (llama-cpp-python,
+llama-server, vLLM, LM Studio) print whatever they are given, so they get the tools as declared:
+the author's property order and every keyword (`format`, `minimum`, `pattern`, ...), which small
+models read. `tool_view` picks the form for a backend (its `schema_view` attribute: "ollama" or,
+by default, "full"); the full schemas are enforced when a call is validated and executed either way.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Mapping, Sequence
 
 from .safe_text import bound_text
@@ -63,6 +66,23 @@ def portable_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
 
 def portable_tools(tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [portable_tool(t) for t in tools]
+
+
+FULL_VIEW, OLLAMA_VIEW = "full", "ollama"
+
+
+def backend_view(backend: Any) -> str:
+    """The schema form `backend` can carry: "ollama" for Ollama, "full" for every Jinja runtime."""
+    return getattr(backend, "schema_view", FULL_VIEW)
+
+
+def tool_view(tools: Sequence[Mapping[str, Any]], view: str = FULL_VIEW) -> list[dict[str, Any]]:
+    """The tools in the form a runtime of `view` shows the model: as declared, or Ollama's view."""
+    if view == OLLAMA_VIEW:
+        return portable_tools(tools)
+    if view != FULL_VIEW:
+        raise ValueError(f"unknown schema view {view!r} (full or ollama)")
+    return [copy.deepcopy(dict(t)) for t in tools]
 
 
 def schema_problems(schema: Mapping[str, Any], arguments: Any) -> list[str]:

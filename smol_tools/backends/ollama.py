@@ -23,6 +23,7 @@ from .server_stream import ServerTurnAssembler
 
 class OllamaBackend:
     name = "ollama"
+    schema_view = "ollama"  # its templates get Go maps: sorted keys, only its schema keywords
 
     def __init__(self, host: str = "http://127.0.0.1:11434", model: str = "smol-tools", *,
                  timeout_s: float = 120.0, context_length: int | None = None) -> None:
