@@ -160,10 +160,29 @@ def bounded_validator(schema: Mapping[str, Any]) -> GuardedValidator:
     return GuardedValidator(schema)
 
 
-def schema_shape_problems(schema: Any, where: str = "parameters") -> list[str]:
+def patterns_in(schema: Any) -> set[str]:
+    """Every `pattern` and `patternProperties` key in a schema (the operator's trusted ones)."""
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                found.add(node["pattern"])
+            if isinstance(node.get("patternProperties"), dict):
+                found.update(node["patternProperties"])
+            stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
+    return found
+
+
+def schema_shape_problems(schema: Any, where: str = "parameters",
+                          trusted: frozenset[str] | set[str] = frozenset()) -> list[str]:
     """What makes a visitor's schema unusable here: nesting deeper than MAX_SCHEMA_DEPTH,
-    patterns RE2 cannot run, and unevaluatedProperties next to patternProperties (jsonschema
-    evaluates that pair with Python's `re`). Iterative: any nesting is measured safely."""
+    patterns RE2 cannot run (unless in `trusted`: the built-in tools' own, which an export
+    carries back), and unevaluatedProperties next to patternProperties (jsonschema evaluates
+    that pair with Python's `re`). Iterative: any nesting is measured safely."""
     problems: list[str] = []
     uses_unevaluated = uses_pattern_properties = False
     stack: list[tuple[Any, str, int]] = [(schema, where, 0)]
@@ -177,14 +196,14 @@ def schema_shape_problems(schema: Any, where: str = "parameters") -> list[str]:
             continue
         if not isinstance(node, dict):
             continue
-        if isinstance(node.get("pattern"), str):
+        if isinstance(node.get("pattern"), str) and node["pattern"] not in trusted:
             problem = pattern_problem(node["pattern"])
             if problem:
                 problems.append(f"{path}/pattern: {problem}")
         if isinstance(node.get("patternProperties"), dict):
             uses_pattern_properties = True
             for key in node["patternProperties"]:
-                problem = pattern_problem(key)
+                problem = None if key in trusted else pattern_problem(key)
                 if problem:
                     problems.append(f"{path}/patternProperties: {problem}")
         uses_unevaluated = uses_unevaluated or "unevaluatedProperties" in node

@@ -229,6 +229,23 @@ def test_failed_import_changes_nothing(local_app) -> None:
     assert len(raw_call(local_app, "history", session_hash=session)[1]) == 1
 
 
+def test_a_server_session_exports_and_imports_back(local_app) -> None:
+    """Every built-in tool (send_email's lookahead patterns included) survives the round trip."""
+    server = FakeOpenAI().start()
+    try:
+        first, second = uuid.uuid4().hex, uuid.uuid4().hex
+        assert raw_call(local_app, "set_backend", "openai", "fake", server.base_url, "", session_hash=first)[1]["ok"]
+        turn = raw_call(local_app, "send", "Email bob@example.com", session_hash=first)[1]
+        assert turn["calls"][0]["schema_ok"] and not turn["calls"][0]["is_error"], turn["calls"]
+        _, exported = raw_call(local_app, "export_session", session_hash=first)
+        assert "send_email" in [t["function"]["name"] for t in exported["tools"]]
+        event, _ = raw_call(local_app, "import_session", json.dumps(exported), session_hash=second)
+        assert event == "complete"
+        assert raw_call(local_app, "export_session", session_hash=second)[1]["messages"] == exported["messages"]
+    finally:
+        server.stop()
+
+
 def test_export_button_files_are_private_and_removed(local_app) -> None:
     """The export button's handler is reachable through the queue like any page event; what it
     writes is the caller's own session, readable by the server's user only, and gone at reset."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from smol_tools.schema_regex import bounded_validator, schema_shape_problems
+from smol_tools.schema_regex import bounded_validator, patterns_in, schema_shape_problems
 from smol_tools.tools import default_registry
 
 EVIL = {"type": "object", "properties": {"codes": {"type": "array", "items": {"type": "string", "pattern": "^(a+)+$"}}},
@@ -47,3 +47,10 @@ def test_builtin_schemas_with_lookahead_still_validate() -> None:
 def test_schemas_that_cannot_be_walked_are_problems_not_crashes() -> None:
     assert "nests too deeply" in next(bounded_validator({"$ref": "#"}).iter_errors(1)).message
     assert "cannot be checked" in next(bounded_validator({"$ref": "#/missing"}).iter_errors(1)).message
+
+
+def test_exports_carry_the_builtin_patterns_back() -> None:
+    registry = default_registry()
+    email = next(t for t in registry.schemas() if t["function"]["name"] == "send_email")["function"]["parameters"]
+    assert schema_shape_problems(email)  # a visitor writing that lookahead is refused...
+    assert schema_shape_problems(email, trusted=patterns_in(registry.schemas())) == []  # ...the built-in's is not

@@ -144,7 +144,8 @@ class DemoService:
             spec = hub_spec(model, quant or self.config.quant) if model else configured
             looks_local = os.path.lexists(os.path.expanduser(spec.partition(":")[0]))
             if spec != configured and (looks_local or not _HUB_SPEC.match(spec)):
-                return "on this public demo the model is 'tiny', 'default' or a Hub repo id (owner/name); paths are not accepted"
+                return ("on this public demo the model is 'tiny', 'default' or a Hub repo id (owner/name); "
+                        "paths are not accepted")
         return None
 
     def test_connection(self, kind: str, model: str, quant: str, url: str) -> ConnectResult:

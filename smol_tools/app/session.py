@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 from ..backends.base import SamplingParams
 from ..chat_session import EXPORT_FORMAT, ChatSession, scripted_tool_overrides
 from ..safe_text import clean_text, clean_value, invalid_text_in
-from ..schema_regex import schema_shape_problems
+from ..schema_regex import patterns_in, schema_shape_problems
 from ..tools import DANGEROUS_TOOLS, DEMO_WORKSPACE, ToolSession, ToolSettings, default_registry
 from ..tools.files import workspace_totals
 from ..tools.scripted import with_scripted_provider
@@ -324,9 +324,10 @@ class AppSession:
         known = self.chat.registry.names()
         custom = [t for t in tools if t["function"]["name"] not in known]
         _, problems = parse_custom_tools(json.dumps(custom), known) if custom else ([], [])
+        trusted = patterns_in(self.chat.registry.schemas())  # the built-ins' own patterns come back in exports
         for tool in tools:  # the schemas of built-ins too: the model sees them, the agent checks calls with them
             problems += schema_shape_problems(tool["function"].get("parameters", {}),
-                                              f"{tool['function']['name']}/parameters")
+                                              f"{tool['function']['name']}/parameters", trusted)
         if problems:
             raise ValueError("the export's tools cannot be used here: " + "; ".join(problems[:5]))
         if self.busy:
