@@ -78,3 +78,32 @@ def test_more_sessions_than_slots_queue_and_hand_slots_over(two_slot_server) -> 
         assert _transcript(*out[session]) == expected[session]
     # Three sessions took turns on two slots; the pins follow the most recent ones.
     assert len(backend._slot_of) == SLOTS and sorted(backend._slot_of.values()) == [0, 1]
+
+
+def test_managed_server_starts_on_first_use_and_is_restarted(tiny_gguf_f16) -> None:
+    from smol_tools.backends.managed_server import ManagedLlamaServerBackend
+
+    backend = ManagedLlamaServerBackend(tiny_gguf_f16, slots=2, context_length=4096, threads=1)
+    try:
+        assert backend.check().ok and not backend.running  # a check does not load the model
+        first = _transcript(*_run_session(backend, "multi_tool_sequential", "m1"))
+        assert backend.running and first[1] == "answer"
+        backend.server.process.kill()  # the server dies between two sessions' turns
+        backend.server.process.wait()
+        again = _transcript(*_run_session(backend, "multi_tool_sequential", "m2"))
+        assert again == first and backend.restarts == 1
+    finally:
+        backend.close()
+    assert not backend.running
+
+
+def test_the_app_runs_a_managed_server(tiny_gguf_q8_0) -> None:
+    from tests.test_app_support import AppProcess, call, client
+
+    with AppProcess("test_slots_app", SMOL_TOOLS_BACKEND="llama-server-managed", SMOL_TOOLS_MODEL="tiny",
+                    SMOL_TOOLS_SERVER_SLOTS="2", SMOL_TOOLS_SERVER_THREADS="1") as app:
+        c = client(app)
+        turn = call(c, "send", "Compute 17 * 23, then add 100 to it.")
+        assert [x["result"] for x in turn["calls"]] == ["391", "491"]
+        assert turn["answer"] == "17 * 23 = 391, and 391 + 100 = 491."
+        assert "managed" in call(c, "status")["backend"]

@@ -17,7 +17,8 @@ from .config import TINY, AppConfig, hub_spec
 log = logging.getLogger(__name__)
 
 KIND_LABELS = {"llama-cpp-python": "in-process llama-cpp-python", "openai": "OpenAI-compatible server",
-               "llama-server": "llama-server (token prompts)", "ollama": "Ollama"}
+               "llama-server": "llama-server (token prompts)", "ollama": "Ollama",
+               "llama-server-managed": "llama-server, managed (parallel slots)"}
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,9 @@ def _open(choice: BackendChoice) -> OpenedBackend:
                              details=_provenance(resolved) | {"file_check": _file_check(resolved.path, choice.model)})
     backend = make_backend(choice.kind, model=choice.model, url=choice.url, n_ctx=choice.n_ctx,  # type: ignore[arg-type]
                            api_key=choice.api_key)
-    return OpenedBackend(choice, backend, choice.describe())
+    # A managed server of the tiny model is the tiny model: scripted schemas, greedy decoding.
+    return OpenedBackend(choice, backend, choice.describe(),
+                         tiny=choice.kind == "llama-server-managed" and choice.model == TINY)
 
 
 def _file_check(path: Path, spec: str) -> str:

@@ -7,8 +7,8 @@ from typing import Literal
 
 from .base import Backend
 
-BackendKind = Literal["llama-cpp-python", "openai", "llama-server", "ollama"]
-BACKEND_KINDS: tuple[str, ...] = ("llama-cpp-python", "openai", "llama-server", "ollama")
+BackendKind = Literal["llama-cpp-python", "openai", "llama-server", "ollama", "llama-server-managed"]
+BACKEND_KINDS: tuple[str, ...] = ("llama-cpp-python", "openai", "llama-server", "ollama", "llama-server-managed")
 
 
 def make_backend(kind: BackendKind, *, model: str = "", url: str = "", n_ctx: int | None = None,
@@ -32,4 +32,9 @@ def make_backend(kind: BackendKind, *, model: str = "", url: str = "", n_ctx: in
         from .ollama import OllamaBackend
 
         return OllamaBackend(url or "http://127.0.0.1:11434", model or "smol-tools", context_length=n_ctx)
+    if kind == "llama-server-managed":  # our llama-server with parallel slots, started on first use
+        from ..model_source import resolve_gguf
+        from .managed_server import ManagedLlamaServerBackend
+
+        return ManagedLlamaServerBackend(resolve_gguf(model), context_length=n_ctx, threads=n_threads)
     raise ValueError(f"unknown backend {kind!r}; choose one of {', '.join(BACKEND_KINDS)}")
