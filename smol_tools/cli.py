@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK  (argcomplete's marker: this entry point completes itself)
 """`smol-tools` command line: thin subcommands over the package."""
 
 from __future__ import annotations
@@ -261,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "template in --gguf; ollama: the Go template as Ollama runs it; hf-jinja: "
                              "@huggingface/jinja (the Hub's and transformers.js's engine) in Node")
     render.add_argument("--gguf", help="GGUF whose embedded template --engine llama uses")
-    render.add_argument("--no-generation-prompt", action="store_true")
+    render.add_argument("--no-generation-prompt", action="store_true",
+                        help="end after the last message, without the assistant turn's opening (default: add it)")
     render.add_argument("--no-think", action="store_true", help="render with enable_thinking=false")
     render.set_defaults(func=cmd_render)
 
@@ -314,14 +316,16 @@ def build_parser() -> argparse.ArgumentParser:
     chat.set_defaults(func=cmd_chat)
 
     doctor = sub.add_parser("doctor", help="will this GGUF do correct tool calling as it is? (header only)")
-    doctor.add_argument("gguf", metavar="FILE.gguf|owner/repo:QUANT")
+    doctor.add_argument("gguf", metavar="FILE.gguf|owner/repo:QUANT",
+                        help="a local GGUF, or a Hub repo and quant (downloaded once, cached)")
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
     doctor.set_defaults(func=cmd_doctor)
 
     retemplate = sub.add_parser("retemplate", help="give a GGUF our chat template, stop ids and sampling "
                                                    "defaults (metadata only; tensor data copied unchanged)")
     retemplate.add_argument("input", metavar="IN.gguf", help="a GGUF path or owner/repo:QUANT")
-    retemplate.add_argument("output", metavar="OUT.gguf", nargs="?")
+    retemplate.add_argument("output", metavar="OUT.gguf", nargs="?",
+                            help="where to write the fixed copy (omit with --in-place)")
     retemplate.add_argument("--in-place", action="store_true",
                             help="rewrite IN.gguf itself (replaced only once the new file is complete)")
     retemplate.set_defaults(func=cmd_retemplate)
@@ -389,10 +393,22 @@ def _llama_cpp_build() -> str:
     return f"{where}; built at {os.path.dirname(servers[-1])}" + (f" ({line})" if line else "")
 
 
+def _complete(parser: argparse.ArgumentParser) -> None:
+    """Tab completion through argcomplete when it is installed (`pip install argcomplete`, then
+    `eval "$(register-python-argcomplete smol-tools)"`); a no-op without it or outside a shell's
+    completion request."""
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     apply_formatter(parser)
+    _complete(parser)
     args = parser.parse_args(raw)  # bad usage: argparse prints it and exits 2
     debug = debug_enabled(args.debug)
     try:

@@ -84,3 +84,94 @@ def test_parse_never_fails_on_garbage() -> None:
     result = run_cli("parse", stdin="\x00<tool_call>{{{\udcff".encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
     assert result.returncode == 0
     assert json.loads(result.stdout)["errors"]
+
+
+# ---- conventions: --version, help with defaults, completion, the app's variables -------------------
+
+def _env(**extra: str) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMOL_TOOLS_")}
+    return env | {"HF_HUB_OFFLINE": "1"} | extra
+
+
+def test_version_names_the_package_the_runtimes_and_gguf() -> None:
+    from importlib import metadata
+
+    result = run_cli("--version")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"smol-tools {metadata.version('smol-tools')}"
+    assert lines[1].startswith(f"llama-cpp-python {metadata.version('llama-cpp-python')}")
+    assert f"gguf {metadata.version('gguf')}" in lines
+    assert lines[3].startswith("llama.cpp: the tree vendored in llama-cpp-python")
+
+
+@pytest.mark.parametrize("command", ["render", "parse", "chat", "doctor", "retemplate", "package", "eval"])
+def test_every_option_has_help_and_says_its_default(command: str) -> None:
+    from smol_tools.cli import build_parser
+    from smol_tools.cli_help import apply_formatter
+
+    parser = build_parser()
+    apply_formatter(parser)
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction").choices[command]
+    for action in sub._actions:
+        assert action.help, f"{command} {action.option_strings or action.dest} has no help text"
+        if action.option_strings and action.default not in (None, False, "", "==SUPPRESS==") and command != "package":
+            assert "default" in (sub.formatter_class(command)._get_help_string(action) or ""), action.option_strings
+    text = run_cli(command, "--help").stdout
+    assert "%%" not in text and "(default: None)" not in text
+
+
+def test_url_reads_the_same_in_chat_and_eval() -> None:
+    from smol_tools.cli_help import URL_HELP
+
+    for command in ("chat", "eval"):
+        assert " ".join(URL_HELP.split()[:6]) in " ".join(run_cli(command, "--help").stdout.split())
+
+
+def test_tab_completion_through_argcomplete(tmp_path: Path) -> None:
+    out = tmp_path / "completions"
+
+    def complete(line: str) -> list[str]:
+        env = _env(_ARGCOMPLETE="1", COMP_LINE=line, COMP_POINT=str(len(line)),
+                   _ARGCOMPLETE_STDOUT_FILENAME=str(out))
+        done = subprocess.run([sys.executable, "-m", "smol_tools"], env=env, cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return [c.strip() for c in out.read_text().split("\x0b")]
+
+    assert complete("smol-tools ch") == ["chat"]
+    assert complete("smol-tools chat --backend o") == ["openai", "ollama"]
+    assert "--max-rounds" in complete("smol-tools chat --max")
+
+
+def test_chat_reads_the_apps_variables() -> None:
+    # SMOL_TOOLS_MODEL=tiny goes to the tiny model, not the Hub (offline here: the Hub would fail).
+    done = subprocess.run([sys.executable, "-m", "smol_tools", "chat", "--once", "Say hello in French.", "--json"],
+                          env=_env(SMOL_TOOLS_MODEL="tiny"), cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    turn = json.loads(done.stdout)
+    assert "tiny test model" in turn["backend"] and turn["answer"] == "Bonjour !"
+    assert turn["finish"]["reason"] == "answer" and turn["calls"] == []
+    # A message over SMOL_TOOLS_MAX_MESSAGE_CHARS is refused before it reaches the model.
+    done = subprocess.run([sys.executable, "-m", "smol_tools", "chat", "--model", "tiny", "--once", "x" * 200],
+                          env=_env(SMOL_TOOLS_MAX_MESSAGE_CHARS="100"), cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2 and "SMOL_TOOLS_MAX_MESSAGE_CHARS" in done.stderr
+
+
+def test_chat_flags_override_the_variables_and_paths_stay_paths(tmp_path: Path) -> None:
+    from smol_tools.cli_chat import ChatOptions, chat_config, looks_like_path, model_spec
+
+    env = {"SMOL_TOOLS_MODEL": "someone/model", "SMOL_TOOLS_QUANT": "q8_0", "SMOL_TOOLS_N_CTX": "8192",
+           "SMOL_TOOLS_API_KEY": "k", "SMOL_TOOLS_BACKEND": "openai", "SMOL_TOOLS_URL": "http://h:1"}
+    config = chat_config(ChatOptions(), env)
+    assert (config.backend, config.model, config.quant, config.n_ctx, config.api_key, config.url) == \
+        ("openai", "someone/model", "Q8_0", 8192, "k", "http://h:1")
+    config = chat_config(ChatOptions(backend="llama-cpp-python", quant="iq4_xs", n_ctx=4096), env)
+    assert model_spec(config) == "someone/model:IQ4_XS" and config.n_ctx == 4096
+    (tmp_path / "owner").mkdir()
+    (tmp_path / "owner" / "model").write_bytes(b"GGUF")
+    for spec in ("./nope", "nope.gguf", "~/m", "a/b/c", str(tmp_path / "owner" / "model")):
+        assert looks_like_path(spec)
+        assert model_spec(chat_config(ChatOptions(model=spec), {})) == spec
+    assert not looks_like_path("owner/model")
