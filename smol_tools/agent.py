@@ -87,7 +87,11 @@ class Agent:
         """Continue the conversation in `messages` (ending in a user turn) until an answer."""
         limit = self.backend.context_length
         for round_number in range(1, self.config.max_rounds + 1):
-            overflow = self._fit_context(messages, round_number, limit)
+            try:  # counting the prompt asks the backend too (a server tokenizes it)
+                overflow = self._fit_context(messages, round_number, limit)
+            except BackendError as exc:
+                yield AgentFinished("error", str(exc))
+                return
             if overflow is not None:
                 yield overflow
                 if isinstance(overflow, AgentFinished):

@@ -24,6 +24,7 @@ on one of them (examples/nginx-llama-server.conf).
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -39,6 +40,7 @@ from .base import BackendError, BackendStatus, CancelToken, SamplingParams
 from ..events import TurnComplete, TurnEvent, Usage
 from .prepared import PreparedPrompts, divergence_reason
 from .server_template import FIX, probe_server_template
+from ..tool_grammar import CALL_OPEN, GrammarError, tool_call_grammar
 
 
 CALL_CLOSE = "</tool_call>"
@@ -51,6 +53,16 @@ _TRIGGER_TOKEN, _TRIGGER_PATTERN = 0, 2
 class _SlotText:
     text: bytes  # the prompt and generated text the server's slot holds for this session
     tokens: list[int]  # the same, as the token ids the slot holds
+
+
+def _http_error(response: httpx.Response) -> str:
+    """`HTTP 502 Bad Gateway: ...` with a proxy's HTML page reduced to its text."""
+    text = response.text
+    if "html" in response.headers.get("content-type", ""):
+        text = " ".join(re.sub(r"<[^>]+>", " ", text).split())
+        if response.status_code in (502, 503, 504):
+            text += " (a proxy in front of llama-server found no replica answering)"
+    return f"HTTP {response.status_code} {response.reason_phrase}: {text[:300]}"
 
 
 class LlamaServerTokensBackend:
@@ -81,7 +93,7 @@ class LlamaServerTokensBackend:
         except httpx.TransportError as exc:
             raise BackendError(f"cannot reach {self.base_url}: {exc}") from exc
         if response.status_code != 200:
-            raise BackendError(f"{self.base_url}{path} answered HTTP {response.status_code}: {response.text[:300]}")
+            raise BackendError(f"{self.base_url}{path} answered {_http_error(response)}")
         try:
             return response.json()
         except ValueError as exc:
@@ -281,8 +293,6 @@ class LlamaServerTokensBackend:
                      reasoning_open: bool) -> dict[str, Any]:
         """/completion options enforcing tool_choice and strict calls (llama-server's grammar,
         grammar_lazy and grammar_triggers; logit_bias bans `<tool_call>` for "none")."""
-        from ..tool_grammar import CALL_OPEN, GrammarError, tool_call_grammar
-
         try:
             choice = ToolChoice.parse(sampling.tool_choice)
             choice.check(tool_names(tools))
