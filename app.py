@@ -281,8 +281,10 @@ def main() -> None:
     demo = build_demo(service)
     demo.queue(default_concurrency_limit=None, max_size=256)
     log.info("serving on http://%s:%d (%s)", config.host, config.port, service.default.label)
+    # max_file_size: an upload (a workspace file, an export) is refused before it reaches disk
+    # when it exceeds what any handler would accept (issue 16: every write path has a quota).
     demo.launch(server_name=config.host, server_port=config.port, css=CSS, show_error=False,
-                mcp_server=config.mcp_server, prevent_thread_lock=True)
+                mcp_server=config.mcp_server, prevent_thread_lock=True, max_file_size=config.max_import_bytes)
     if config.mcp_server:  # only the deliberate MCP tools, not every endpoint (mcp_api.py)
         log.info("MCP tools at /gradio_api/mcp/: %s", ", ".join(restrict_mcp_tools(demo)))
     demo.block_thread()

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_app_public_support import (API_KEY, HeaderRecorder, assert_no_internals, fn_index_of,
-                                           public_app, raw_call, raw_queue_call)
+                                           public_app, raw_call, raw_queue_call, upload)
 from tests.test_app_support import AppProcess, FakeOpenAI, call, client
 
 pytestmark = pytest.mark.slow
@@ -144,6 +144,10 @@ def test_every_write_path_enforces_every_quota(local_app) -> None:
     assert_no_internals(event_message)
     _, view = raw_call(local_app, "workspace", session_hash=session)
     assert len([name for name in view["files"] if name.startswith("big")]) <= 21  # 21 x 950 kB < 20 MB
+
+    # The upload buttons: Gradio stores an upload before any handler sees it, so the cap is there.
+    assert upload(local_app, "small.txt", b"x" * 1000) == 200
+    assert upload(local_app, "huge.txt", b"x" * 3_000_000) == 413
 
     raw_call(local_app, "reset", session_hash=session)
     deep = "/".join(f"d{j}" for j in range(24))
