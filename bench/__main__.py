@@ -14,7 +14,7 @@ from pathlib import Path
 from .common import RESULTS, Figure, build_report, not_measured, to_markdown, write_report
 
 BENCHES = ("parse", "reuse", "overhead", "quantize", "app")
-EXTRA = ("checkpoints", "strict")  # run only when named with --only (minutes; starts several servers)
+EXTRA = ("checkpoints", "strict", "concurrency")  # run only when named with --only (minutes; starts servers)
 
 
 def _load(name: str):
@@ -30,6 +30,8 @@ def _load(name: str):
         from . import bench_checkpoints as module
     elif name == "strict":
         from . import bench_strict as module
+    elif name == "concurrency":
+        from . import bench_concurrency as module
     else:
         from . import bench_app as module
     return module
