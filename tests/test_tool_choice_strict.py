@@ -268,3 +268,33 @@ def test_every_demo_tool_schema_becomes_a_grammar_llama_cpp_accepts(in_process) 
             sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.gbnf.encode(), b"root")
             assert sampler, grammar.gbnf[:500]
             llama_cpp.llama_sampler_free(sampler)
+
+
+# -- llama-server's OpenAI endpoint (--jinja): what it does with the fields we send ---------------
+@pytest.fixture(scope="module")
+def openai_backend(tiny_llama_server):
+    from smol_tools.backends.openai_compat import OpenAICompatBackend
+
+    return OpenAICompatBackend(tiny_llama_server.base_url, context_length=4096)
+
+
+def test_llama_server_openai_endpoint_honours_tool_choice(openai_backend) -> None:
+    assert _turn(openai_backend, "single_tool#0").result.tool_calls
+    for name in ("single_tool#0", "thinking_off_call#0"):  # <tool_call> banned through logit_bias
+        result = _turn(openai_backend, name, tool_choice="none").result
+        assert not result.tool_calls and not result.errors
+    assert _valid_calls(_turn(openai_backend, "no_tool_needed#0", tool_choice="required").result, TOOLS)
+    named = _turn(openai_backend, "no_tool_needed#0", tool_choice={"type": "function", "function": {"name": "calculate"}})
+    assert {n for n, _ in _valid_calls(named.result, TOOLS)} == {"calculate"}
+
+
+def test_llama_server_openai_endpoint_constrains_calls_and_ignores_parallel_off(openai_backend) -> None:
+    """llama-server --jinja builds its own lazy grammar from the declared tools whether or not
+    strict is sent; it returns every parallel call even with parallel_tool_calls=false, so the
+    agent's enforcement runs the first only (docs/strict-calls.md)."""
+    for strict in (False, True):
+        assert _valid_calls(_turn(openai_backend, "single_tool#0", tools=WITHOUT_WEATHER, strict=strict).result,
+                            WITHOUT_WEATHER)
+    both = _turn(openai_backend, "multi_tool_parallel#0", parallel_tool_calls=False).result
+    assert len(both.tool_calls) == 2
+    assert len(enforce_choice(both, ToolChoice("auto"), False, TOOLS).tool_calls) == 1

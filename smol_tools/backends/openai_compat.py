@@ -94,6 +94,23 @@ class OpenAICompatBackend:
         except (httpx.HTTPError, KeyError, ValueError):
             return len(text.encode()) // 3  # servers without /tokenize: a conservative estimate
 
+    def _call_open_token(self) -> int | None:
+        """The id of `<tool_call>` when the server tokenizes it as one token (llama-server's
+        /tokenize); None elsewhere, and the agent alone enforces tool_choice "none"."""
+        if not hasattr(self, "_call_open"):
+            self._call_open: int | None = None
+            try:
+                response = httpx.post(f"{self.base_url}/tokenize",
+                                      json={"content": "<tool_call>", "parse_special": True},
+                                      timeout=min(10.0, self.timeout_s))
+                response.raise_for_status()
+                tokens = response.json()["tokens"]
+                if len(tokens) == 1 and isinstance(tokens[0], int):
+                    self._call_open = tokens[0]
+            except (httpx.HTTPError, KeyError, ValueError, TypeError):
+                pass
+        return self._call_open
+
     def stream_turn(self, messages: Sequence[Mapping[str, Any]],
                     tools: Sequence[Mapping[str, Any]] | None = None, *,
                     sampling: SamplingParams | None = None, enable_thinking: bool = True,
@@ -112,10 +129,15 @@ class OpenAICompatBackend:
         }
         if sampling.seed is not None:
             request["seed"] = sampling.seed
+        bias = {str(t): max(-100.0, min(100.0, b)) for t, b in sampling.logit_bias}  # OpenAI's range
         if tools:
             request.update(openai_tool_fields(tools, sampling))
-        if sampling.logit_bias:  # OpenAI's range is [-100, 100]; -100 bans a token
-            request["logit_bias"] = {str(t): max(-100.0, min(100.0, b)) for t, b in sampling.logit_bias}
+            if request["tool_choice"] == "none" and (call_open := self._call_open_token()) is not None:
+                # llama-server keeps the tools in the prompt and lets the model write a call
+                # anyway; banning the token that opens one makes "none" hold at the source.
+                bias[str(call_open)] = -100.0
+        if bias:
+            request["logit_bias"] = bias
         assembler = ServerTurnAssembler()
         usage = Usage()
         finish = "length"
