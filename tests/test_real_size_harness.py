@@ -170,7 +170,12 @@ def test_committed_reference_renders():
     if results is None:  # written by the real-size run; the card then prints no measured table
         assert not REFERENCE.exists()
         return
-    assert results["scale"] == "real" and results["shape_key"].startswith("qwen35 layers=32 ")
+    assert results["scale"] == "real" and results["standin"]["n_params"] > 4e9 and results["machine"]["cores"]
+    if not results.get("runtimes"):  # only the stand-in was built and measured: every part says why not
+        assert measured_markdown(results) == ""
+        assert {m.split(":")[0] for m in results["not_measured"]} >= {"package", "in-process", "session"}
+        return
+    assert results["shape_key"].startswith("qwen35 layers=32 ")
     assert measured_markdown(results).count("\n") >= 3
 
 
