@@ -21,7 +21,7 @@ import re
 import shlex
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Iterable, Sequence
@@ -30,6 +30,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from .safe_text import bound_text, clean_text
+from .tools import ToolRegistry
 from .tools.base import Tool, ToolError, ToolResult, ToolSession
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class McpConnection:
             self._loop.close()
 
     async def _main(self) -> None:
-        from mcp import ClientSession
+        from mcp import ClientSession  # start-up time: the mcp SDK takes seconds to import
 
         self._closing = asyncio.Event()
         async with AsyncExitStack() as stack:
@@ -141,14 +142,15 @@ class McpConnection:
         spec = self.spec
         if spec.url is not None:
             if spec.url.rstrip("/").endswith("/sse"):
-                from mcp.client.sse import sse_client
+                from mcp.client.sse import sse_client  # start-up time: the mcp SDK takes seconds to import
 
                 return _pair(sse_client(spec.url))
+            # start-up time: the mcp SDK takes seconds to import
             from mcp.client.streamable_http import streamable_http_client
 
             return _pair(streamable_http_client(spec.url))
-        from mcp import StdioServerParameters
-        from mcp.client.stdio import stdio_client
+        from mcp import StdioServerParameters  # start-up time: the mcp SDK takes seconds to import
+        from mcp.client.stdio import stdio_client  # start-up time: the mcp SDK takes seconds to import
 
         if not spec.command:
             raise McpError("empty MCP server command")
@@ -167,6 +169,8 @@ class McpConnection:
         except FutureTimeout:
             future.cancel()
             raise ToolError(f"{name}: the MCP server did not answer within {timeout:g}s") from None
+        except asyncio.CancelledError:  # the connection closed under the call
+            raise ToolError(f"{name}: the MCP connection closed during the call") from None
         except Exception as exc:  # noqa: BLE001 - a transport error is a result for the model
             if "timed out" in str(exc).lower():  # the SDK's own read timeout (an McpError)
                 raise ToolError(f"{name}: the MCP server did not answer within {timeout:g}s") from None
@@ -180,8 +184,6 @@ class McpConnection:
 
 def _pair(context):
     """streamable_http_client yields (read, write, get_session_id); stdio and SSE yield (read, write)."""
-    from contextlib import asynccontextmanager
-
     @asynccontextmanager
     async def wrapped():
         async with context as streams:
@@ -309,8 +311,6 @@ def attach_to_chat(chat: Any, servers: Sequence[str | McpServerSpec], *,
     """Connect `servers` and add their tools to a ChatSession's registry (and to its enabled
     tools when it lists them). Names a built-in already has are namespaced. The caller closes
     the returned toolbox when the session ends."""
-    from .tools import ToolRegistry
-
     timeout = call_timeout_s if call_timeout_s is not None else chat.config.tool_timeout_s
     box = McpToolbox.connect(servers, taken=chat.registry.names(), call_timeout_s=timeout)
     builtins = [chat.registry.get(name) for name in chat.registry.names()]
