@@ -121,12 +121,14 @@ def test_harness_runs_at_tiny_scale_and_the_card_reads_its_file(tmp_path):
     out = tmp_path / "real-size.json"
     cmd = [sys.executable, "-m", "bench", "--real-size", "--scale", "tiny", "--quants", "Q8_0",
            "--package-quants", "Q8_0", "--contexts", "4096", "--threads", "1", "--work", str(tmp_path / "work"),
-           "--out", str(out), "--parts", "package", "in-process", "server", "app", "roofline", "session"]
+           "--out", str(out), "--parts", "convert-plan", "package", "in-process", "server", "app", "roofline", "session"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["not_measured"] == ["llama-bench: not run (not in --parts)"], report["not_measured"]
     assert report["scale"] == "tiny" and report["machine"]["cores"] and report["date"]
+    plan = report["convert_plan"]
+    assert plan["n_tensors"] == 55 and plan["token_embd"] == "BF16 {256, 1024}" and not plan["output_tensor"]
     package = report["package"]
     assert package["exit_status"] == 0 and package["files"]["smol-tools-standin-q8_0.gguf"] > 0
     steps = {s["step"] for s in package["steps"]}

@@ -37,7 +37,7 @@ from ..common import ROOT
 from .measure import TreeSampler, rss_bytes
 
 REFERENCE = ROOT / "bench" / "reference" / "real-size.json"
-PARTS = ("package", "llama-bench", "in-process", "server", "app", "roofline", "session")
+PARTS = ("convert-plan", "package", "llama-bench", "in-process", "server", "app", "roofline", "session")
 MODEL_NAME = "smol-tools-standin"
 SCHEMA = 1
 STEP_LINE = re.compile(r"^\[\s*[\d.]+s\]\s+(\S+)\s+(.*)$")  # progress.Progress.step
@@ -159,6 +159,37 @@ def run_package(plan: Plan, source: Path) -> dict[str, Any]:
     if process.returncode != 0:
         raise RuntimeError(f"smol-tools package exited {process.returncode}: {result['log_tail']}")
     return result
+
+
+def convert_plan(source: Path) -> dict[str, Any]:
+    """llama.cpp's converter on the checkpoint with `--dry-run`: it maps every tensor name and shape
+    (vocabulary padding, tied output, MTP block) and plans the file without writing it. Seconds of
+    CPU at the real size: the check that the converter accepts this shape, before hours of work."""
+    from smol_tools.llamacpp.source import llama_cpp_dir
+    from smol_tools.pipeline.convert import checkpoint_has_mtp  # the converter asserts without --no-mtp
+
+    source_dir = llama_cpp_dir()
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = _python("-m", "smol_tools.pipeline.convert_entry", "--llama-cpp-dir", str(source_dir),
+                      "--declare-pre", "qwen35", "--", str(source), "--outfile", str(Path(tmp) / "plan.gguf"),
+                      "--outtype", "bf16", "--dry-run", *([] if checkpoint_has_mtp(source) else ["--no-mtp"]))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(source_dir), str(source_dir / "gguf-py"),
+                                                            os.environ.get("PYTHONPATH", "")])}
+        started = time.monotonic()
+        process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        with TreeSampler(process.pid) as sampler:
+            log, _ = process.communicate()
+            sampler.sample()
+    if process.returncode != 0:
+        raise RuntimeError(f"the converter's dry run failed: {log[-1500:]}")
+    planned = re.search(r"n_tensors = (\d+), total_size = (\S+)", log)
+    embedding = re.search(r"token_embd\.weight,\s+\S+ --> (\S+), shape = \{([^}]*)\}", log)
+    return {"wall_s": round(time.monotonic() - started, 1), "cpu_s": round(sampler.samples[-1].cpu, 1),
+            "peak_rss_mib": round(sampler.peak_rss / 2**20, 1),
+            "n_tensors": int(planned[1]) if planned else None, "total_size": planned[2] if planned else None,
+            "token_embd": f"{embedding[1]} {{{embedding[2]}}}" if embedding else None,
+            "output_tensor": re.search(r"hf-to-gguf:output\.weight,", log) is not None, "nextn_tensors": log.count(".nextn."),
+            "command": "convert_hf_to_gguf.py SOURCE --outtype bf16 --dry-run (via smol_tools.pipeline.convert_entry)"}
 
 
 def quant_file(plan: Plan, quant: str) -> Path:
@@ -350,6 +381,8 @@ def run(plan: Plan) -> dict[str, Any]:
                                                                    "num_hidden_layers", "vocab_size",
                                                                    "tie_word_embeddings", "mtp_num_hidden_layers")},
                          "tokenizer": "the tiny model's (708 tokens), padded to vocab_size by llama.cpp's converter"}
+    if "convert-plan" in plan.parts:
+        report["convert_plan"] = results.attempt("convert-plan", lambda: convert_plan(standin.path))
     if "package" in plan.parts:
         report["package"] = results.attempt("package", lambda: run_package(plan, standin.path))
     bandwidth = results.attempt("bandwidth", lambda: measure_bandwidth(plan)) if "roofline" in plan.parts else None

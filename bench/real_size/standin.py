@@ -220,6 +220,7 @@ def _build(folder: Path, config: dict[str, Any], tiny: Path, log: Callable[[str]
              "build_seconds": round(time.monotonic() - started, 2),
              "build_cpu_seconds": round(time.process_time() - cpu0, 2),
              "build_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+             "load_average_at_end": list(os.getloadavg()), "niceness": os.nice(0),
              "builder_version": BUILDER_VERSION}
     partial = folder / (MARKER + ".partial")
     partial.write_text(json.dumps(build, indent=1))
