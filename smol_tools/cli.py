@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -82,6 +85,7 @@ def _load_conversation(messages_path: str, tools_path: str | None) -> tuple[list
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    # start-up time: the CLI loads only what the chosen subcommand runs
     from .chat_format import TemplateRenderError, render_prompt
 
     messages, tools = _load_conversation(args.messages, args.tools)
@@ -91,12 +95,14 @@ def cmd_render(args: argparse.Namespace) -> int:
         if args.engine == "jinja":
             prompt = render_prompt(messages, tools, **options)
         elif args.engine == "ollama":
+            # start-up time: the CLI loads only what the chosen subcommand runs
             from .ollama_render import render_with_ollama_template
 
             prompt = render_with_ollama_template(messages, tools, **options)
         elif args.engine == "llama-cpp-python":
             prompt = _render_with_llama_cpp_python(args.gguf, messages, tools, **options)
         elif args.engine == "hf-jinja":
+            # start-up time: the CLI loads only what the chosen subcommand runs
             from .hf_jinja_render import render_with_hf_jinja
 
             prompt = render_with_hf_jinja(messages, tools, **options)
@@ -113,7 +119,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 def _render_with_llama_server(gguf: str | None, messages: list, tools: list | None, *,
                               add_generation_prompt: bool, enable_thinking: bool) -> str:
     """llama.cpp's own Jinja engine: a llama-server renders with the template inside `gguf`."""
-    from .llamacpp.server import LlamaServer
+    from .llamacpp.server import LlamaServer  # start-up time: the CLI loads only what the chosen subcommand runs
 
     if not gguf:
         raise ValueError("--engine llama needs --gguf PATH (the template is read from the GGUF)")
@@ -129,8 +135,8 @@ def _render_with_llama_server(gguf: str | None, messages: list, tools: list | No
 def _render_with_llama_cpp_python(gguf: str | None, messages: list, tools: list | None, *,
                                   add_generation_prompt: bool, enable_thinking: bool) -> str:
     """llama-cpp-python's own chat formatter with the template embedded in `gguf`."""
-    from llama_cpp import Llama
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+    from llama_cpp import Llama  # start-up time: llama_cpp loads its native library
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter  # start-up time: llama_cpp loads its native library
 
     if not gguf:
         raise ValueError("--engine llama-cpp-python needs --gguf PATH (the template is read from the GGUF)")
@@ -144,6 +150,7 @@ def _render_with_llama_cpp_python(gguf: str | None, messages: list, tools: list 
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
+    # start-up time: the CLI loads only what the chosen subcommand runs
     from .toolcalls import StreamingParser, parse_output
 
     text = sys.stdin.read()
@@ -163,8 +170,9 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
+    # start-up time: the CLI loads only what the chosen subcommand runs
     from .cli_chat import ChatOptions, open_session, run_once
-    from .terminal_chat import _show, run_repl
+    from .terminal_chat import _show, run_repl  # start-up time: the CLI loads only what the chosen subcommand runs
 
     if args.json and args.once is None:
         raise UsageError("--json goes with --once MESSAGE (one turn, printed as the app's /send returns it)")
@@ -175,6 +183,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     session = open_session(options, say=lambda text: print(text, file=sys.stderr))
     try:
         if args.mcp:  # MCP servers' tools join the built-ins (smol_tools/app/mcp_servers.py)
+            # start-up time: the CLI loads only what the chosen subcommand runs
             from .app.mcp_servers import attach_mcp_servers
 
             problems = attach_mcp_servers(session, args.mcp)
@@ -190,8 +199,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def _gguf_input(spec: str) -> Path:
     """A local GGUF path or owner/repo:QUANT -> the file; CliError (2: fix the name or file,
     1: the Hub could not be reached) otherwise."""
-    from .cli_chat import model_error
-    from .gguf_header import GGUFHeaderError
+    from .cli_chat import model_error  # start-up time: the CLI loads only what the chosen subcommand runs
+    from .gguf_header import GGUFHeaderError  # start-up time: the CLI loads only what the chosen subcommand runs
+    # start-up time: the CLI loads only what the chosen subcommand runs
     from .model_source import ModelSourceError, resolve_gguf
 
     try:
@@ -203,8 +213,8 @@ def _gguf_input(spec: str) -> Path:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .gguf_doctor import diagnose
-    from .gguf_header import GGUFHeaderError
+    from .gguf_doctor import diagnose  # start-up time: the CLI loads only what the chosen subcommand runs
+    from .gguf_header import GGUFHeaderError  # start-up time: the CLI loads only what the chosen subcommand runs
 
     path = _gguf_input(args.gguf)
     # A Hub file is named as the user typed it in the fix line, not by its cache path.
@@ -222,7 +232,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_retemplate(args: argparse.Namespace) -> int:
-    from .gguf_header import GGUFHeaderError
+    from .gguf_header import GGUFHeaderError  # start-up time: the CLI loads only what the chosen subcommand runs
+    # start-up time: the CLI loads only what the chosen subcommand runs
     from .gguf_retemplate import RetemplateError, retemplate
 
     if args.in_place and args.output is not None and Path(args.output).resolve() != Path(args.input).resolve():
@@ -330,11 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
                             help="rewrite IN.gguf itself (replaced only once the new file is complete)")
     retemplate.set_defaults(func=cmd_retemplate)
 
+    # start-up time: the CLI loads only what the chosen subcommand runs
     from .pipeline.cli_args import add_package_parser
 
     add_package_parser(sub)
 
-    from .eval.cli_args import add_eval_parser
+    from .eval.cli_args import add_eval_parser  # start-up time: the CLI loads only what the chosen subcommand runs
 
     add_eval_parser(sub)
     return parser
@@ -342,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _versions() -> str:
     """Package, llama-cpp-python (and the llama.cpp it was built from), gguf, the llama.cpp we build."""
-    from importlib import metadata
+    from importlib import metadata  # start-up time: importlib.metadata takes ~0.1 s to import
 
     def version_of(dist: str) -> str:
         try:
@@ -360,7 +372,7 @@ def _versions() -> str:
 def _llama_cpp_python_build() -> str:
     # llama-cpp-python bundles its own llama.cpp; its system info names the build's features.
     try:
-        import llama_cpp
+        import llama_cpp  # start-up time: llama_cpp loads its native library
 
         info = llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
     except Exception:  # noqa: BLE001 - not installed, or a build without the call
@@ -371,10 +383,7 @@ def _llama_cpp_python_build() -> str:
 def _llama_cpp_build() -> str:
     """llama.cpp as smol-tools uses it: the tree vendored in the llama-cpp-python sdist, built
     once for llama-server / quantize / imatrix (its own version line, when it is built)."""
-    import glob
-    import os
-    import subprocess
-    from importlib import metadata
+    from importlib import metadata  # start-up time: importlib.metadata takes ~0.1 s to import
 
     try:
         version = metadata.version("llama-cpp-python")
@@ -398,7 +407,7 @@ def _complete(parser: argparse.ArgumentParser) -> None:
     `eval "$(register-python-argcomplete smol-tools)"`); a no-op without it or outside a shell's
     completion request."""
     try:
-        import argcomplete
+        import argcomplete  # optional: argcomplete (tab completion) may not be installed
     except ImportError:
         return
     argcomplete.autocomplete(parser)

@@ -12,16 +12,19 @@ from __future__ import annotations
 import json
 import os
 import queue
+import sys
 import threading
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from .app.backend_choice import BackendChoice, open_backend, open_tiny
 from .app.config import AppConfig, ConfigError, hub_spec
 from .backends.base import CancelToken, SamplingParams
 from .cli_errors import FAILED, CliError, UsageError
-from .model_source import DEFAULT, TINY, ModelSourceError
+from .events import AgentFinished
+from .model_source import DEFAULT, ModelSourceError, TINY, resolve_model
 
 OFFLINE_HINT = ("For an offline session: `smol-tools chat --model tiny` (the small test model shipped "
                 "with smol-tools) or `smol-tools chat --model ./model.gguf` (a GGUF you already have).")
@@ -102,8 +105,7 @@ def open_session(options: ChatOptions, *, env: dict[str, str] | None = None,
                  say: Callable[[str], None] = lambda _text: None):
     """Open the backend the options name, check it, and return an `AppSession` on it.
     Raises CliError (with the exit status) when it cannot be used."""
-    from .app.backend_choice import BackendChoice, open_backend, open_tiny
-    from .app.session import AppSession
+    from .app.session import AppSession  # start-up time: app.session pulls in jsonschema, re2
 
     env = dict(os.environ if env is None else env)
     config = chat_config(options, env)
@@ -137,8 +139,6 @@ def open_session(options: ChatOptions, *, env: dict[str, str] | None = None,
 
 def _open_in_process(config: AppConfig, env: dict[str, str], say: Callable[[str], None],
                      BackendChoice: Any, open_backend: Any, open_tiny: Any) -> Any:
-    from .model_source import resolve_model
-
     spec = model_spec(config)
     try:
         resolved = resolve_model(spec)  # for tiny too: a quant that does not ship is refused here
@@ -165,7 +165,7 @@ class TurnStream:
     _DONE = object()
 
     def __init__(self, session: Any, text: str) -> None:
-        from .app.transcript import TurnBuilder
+        from .app.transcript import TurnBuilder  # start-up time: app.transcript pulls in jsonschema, re2
 
         limit = session.config.max_message_chars
         if len(text) > limit:
@@ -180,8 +180,6 @@ class TurnStream:
         self._thread.start()
 
     def _work(self, text: str) -> None:
-        from .agent import AgentFinished
-
         try:
             for event in self.session.chat.send(text, cancel=self.cancel):
                 self._events.put(event)
@@ -229,7 +227,6 @@ def run_once(session: Any, message: str, *, as_json: bool, show: Callable[[Any],
         print()
     if record["finish"]["reason"] == "error":
         if as_json:  # the JSON is on stdout; the cause goes where a script's log looks
-            import sys
 
             print(f"error: {record['finish']['message']}", file=sys.stderr)
         return FAILED

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from .chat_format import load_params, load_template
 from .gguf_header import GGUFHeader, read_header
+from .pipeline.drift import load_corpus, render_case, render_foreign
 
 TEMPLATE_KEY = "tokenizer.chat_template"
 TOOL_USE_TEMPLATE_KEY = "tokenizer.chat_template.tool_use"
@@ -108,8 +109,6 @@ def _first_difference(case_id: str, ours: str, theirs: str, context: int = 40) -
 
 
 def _load_cases() -> tuple[list[dict[str, Any]] | None, str | None]:
-    from .pipeline.drift import load_corpus
-
     try:
         return load_corpus(), None
     except (OSError, ValueError, KeyError) as exc:
@@ -128,7 +127,6 @@ def check_template(template: str | None, key: str = TEMPLATE_KEY,
         cases, note = _load_cases()
     if not cases:
         return TemplateCheck(key, "different", note=note or "no corpus to render")
-    from .pipeline.drift import render_case, render_foreign
 
     differences = []
     for case in cases:
@@ -239,7 +237,7 @@ def quant_name(file_type: Any) -> str | None:
     """general.file_type -> the name users type (Q4_K_M, F16, ...)."""
     if not isinstance(file_type, int):
         return None
-    from gguf import LlamaFileType
+    from gguf import LlamaFileType  # start-up time: gguf imports numpy
 
     try:
         name = LlamaFileType(file_type).name

@@ -65,7 +65,7 @@ class TensorInfo:
 
     @property
     def n_bytes(self) -> int:
-        from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+        from gguf import GGML_QUANT_SIZES, GGMLQuantizationType  # start-up time: gguf imports numpy
 
         block, size = GGML_QUANT_SIZES[GGMLQuantizationType(self.ggml_type)]
         return self.n_elements // block * size

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from .tiny import tiny_gguf
+
 OUR_GGUF_REPO = "enfuse/smol-tools-4b-32k-GGUF"  # where `smol-tools package --publish` uploads
 PUBLISHED_HOME = "enfuse/smol-tools-4b-32k"  # the model repo; its card publishes GGUFs inside it
 DEFAULT_HOMES: tuple[str, ...] = (OUR_GGUF_REPO, PUBLISHED_HOME)
@@ -154,7 +156,7 @@ def _cache_dir() -> str:
 
 
 def _offline() -> bool:
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # start-up time: huggingface_hub
 
     flag = (os.environ.get("HF_HUB_OFFLINE") or "").strip().upper()
     return constants.is_offline_mode() or flag in {"1", "ON", "YES", "TRUE"}
@@ -162,7 +164,7 @@ def _offline() -> bool:
 
 def _cached(repo: str, quant: str, revision: str | None) -> ResolvedModel | None:
     """A complete copy of `repo`'s `quant` in the local Hub cache (offline use), or None."""
-    from huggingface_hub import scan_cache_dir
+    from huggingface_hub import scan_cache_dir  # start-up time: huggingface_hub
 
     try:
         info = scan_cache_dir(_cache_dir())
@@ -201,7 +203,7 @@ def _short(exc: BaseException, limit: int = 200) -> str:
 def _hub_error(repo: str, exc: Exception) -> ModelSourceError | None:
     """huggingface_hub's HTTP errors as ours; None when it is not an answer from the Hub."""
     from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
+                                        RevisionNotFoundError)  # start-up time: huggingface_hub
 
     if isinstance(exc, GatedRepoError):
         return ModelSourceError(
@@ -229,7 +231,7 @@ def resolve_hub(repo: str, quant: str = DEFAULT_QUANT, revision: str | None = No
     """List `repo` at `revision` (default: its main branch, then pinned to that commit), pick
     the `quant` file(s) and download them (resumable, cached). Offline: the local cache.
     `download=False` only lists (a connection test): `path` is then the repo path of part 1."""
-    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub import HfApi, hf_hub_download  # start-up time: huggingface_hub
 
     spec = f"{repo}:{quant}"
     if _offline():
@@ -297,8 +299,6 @@ def resolve_model(spec: str | None = None, quant: str | None = None, *, download
     """What the user typed -> a GGUF on disk (see the module docstring for the forms)."""
     text = (spec or "").strip()
     if text.split(":")[0].lower() == TINY:
-        from .tiny import tiny_gguf
-
         try:
             path = tiny_gguf(text.partition(":")[2] or None)
         except RuntimeError as exc:  # TinyModelUnavailable: a quant that does not ship

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from .cli_chat import TurnStream, load_session, parse_set, save_session
+from .cli_errors import CliError
 from .events import (AgentFinished, ContentDelta, ContextStatus, ReasoningDelta, RoundStarted, ToolCallChecked,
                      ToolCallCompleted, ToolCallFailed, ToolCallStarted, ToolResultReady, TurnComplete, UnknownEvent)
 from .tools.scripted import is_scripted
@@ -44,7 +46,7 @@ def history_file() -> Path:
 def _setup_readline() -> Callable[[], None]:
     """Line editing and a history that survives the session; returns the function that saves it."""
     try:
-        import readline
+        import readline  # optional: readline is missing on some platforms (Windows)
     except ImportError:  # e.g. Windows without pyreadline: plain input() still works
         return lambda: None
     path = history_file()
@@ -66,9 +68,6 @@ def _setup_readline() -> Callable[[], None]:
 
 
 def run_repl(session: Any) -> int:
-    from .cli_chat import TurnStream
-    from .cli_errors import CliError
-
     tools = ", ".join(t["function"]["name"] for t in session.chat.tool_schemas())
     print(f"smol-tools chat — {session.opened.label}")
     if session.opened.notice:
@@ -112,8 +111,6 @@ def run_repl(session: Any) -> int:
 
 
 def _command(session: Any, text: str) -> str | None:
-    from .cli_chat import load_session, parse_set, save_session
-
     word, _, rest = text.partition(" ")
     rest = rest.strip()
     if word in ("/bye", "/exit", "/quit"):

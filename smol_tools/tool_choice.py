@@ -8,7 +8,7 @@ backends carry them to servers that accept them and enforce them where the serve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
 if TYPE_CHECKING:
@@ -85,8 +85,6 @@ def enforce_choice(result: "ParseResult", choice: ToolChoice, parallel: bool,
     """The turn as the policy allows it, whatever the runtime did: with "none" no call (nor a
     malformed block) is kept, a named function keeps only its calls, and parallel_tool_calls=false
     keeps the first call. Each removal is a note, so nothing disappears silently."""
-    from dataclasses import replace
-
     calls, errors, notes = list(result.tool_calls), list(result.errors), list(result.notes)
     allowed = set(choice.allowed(tool_names(tools)))
     if choice.mode == "none" and (calls or errors):

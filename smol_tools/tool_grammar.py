@@ -120,7 +120,7 @@ def tool_call_grammar(tools: Sequence[Mapping[str, Any]], *, choice: ToolChoice 
 
     `reasoning_open`: the prompt leaves a `<think>` block open (thinking on); only eager grammars
     use it (lazy ones are armed by the backend once the block closed)."""
-    from llama_cpp.llama_grammar import SchemaConverter
+    from llama_cpp.llama_grammar import SchemaConverter  # start-up time: llama_cpp loads its native library
 
     choice = choice or ToolChoice()
     allowed = restrict_tools(tools, choice)

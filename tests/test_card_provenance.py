@@ -93,7 +93,8 @@ def test_local_folder_names_and_context_length(tmp_path: Path) -> None:
 
 
 def test_local_folder_without_base_model_refuses_to_publish(tiny_model, tmp_path) -> None:
-    from smol_tools.pipeline.package import PackageError, run_package
+    from smol_tools.pipeline.package import PackageError
+    from smol_tools.pipeline.run import run_package
 
     out = tmp_path / "out"
     argv = [str(tiny_model.path), "--out", str(out), "--quants", "Q8_0", "--publish"]
@@ -132,7 +133,7 @@ def test_card_without_a_known_base_model_names_none() -> None:
 def built_16k(tiny_model, tmp_path_factory):
     import huggingface_hub
 
-    from smol_tools.pipeline.package import run_package
+    from smol_tools.pipeline.run import run_package
     from tests.test_package_units import FakeHub
 
     root = tmp_path_factory.mktemp("family")

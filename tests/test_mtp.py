@@ -53,7 +53,7 @@ def mtp_checkpoint(tiny_model) -> Path:
 
 @pytest.fixture(scope="module")
 def built(mtp_checkpoint, tmp_path_factory):
-    from smol_tools.pipeline.package import run_package
+    from smol_tools.pipeline.run import run_package
 
     out = tmp_path_factory.mktemp("package-mtp") / "out"
     args = parse([str(mtp_checkpoint), "--out", str(out), "--model-name", NAME,

@@ -67,7 +67,7 @@ def published_hashes(out: Path, names) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def built(tiny_model, tmp_path_factory):
-    from smol_tools.pipeline.package import run_package
+    from smol_tools.pipeline.run import run_package
 
     out = tmp_path_factory.mktemp("package") / "out"
     args = parse(package_argv(tiny_model.path, out, "--eval", "tiny"))
@@ -211,7 +211,7 @@ def test_model_card(built) -> None:
 
 
 def test_eval_scores_every_published_file_and_resume_reuses_them(built, tiny_model) -> None:
-    from smol_tools.pipeline.package import run_package
+    from smol_tools.pipeline.run import run_package
 
     result, log = built
     published = [f for f in result.files if f.publishable]
@@ -233,7 +233,8 @@ def test_eval_scores_every_published_file_and_resume_reuses_them(built, tiny_mod
 
 
 def test_unknown_eval_suite_is_refused_before_building(tiny_model, tmp_path) -> None:
-    from smol_tools.pipeline.package import PackageError, run_package
+    from smol_tools.pipeline.package import PackageError
+    from smol_tools.pipeline.run import run_package
 
     with pytest.raises(PackageError, match="no file at"):
         run_package(options_from_args(parse(package_argv(tiny_model.path, tmp_path / "out", "--eval",
@@ -432,7 +433,7 @@ def test_fallback_types_for_odd_shapes_are_shown(tiny_model, tmp_path) -> None:
     """A 320-wide MLP (not a multiple of 256): llama.cpp quantizes ffn_down (320 columns) with a
     fallback type (IQ4_XS -> IQ4_NL, Q4_K -> Q5_0, ...); the build reports it per tensor in the
     summary, the manifest and the card."""
-    from smol_tools.pipeline.package import run_package
+    from smol_tools.pipeline.run import run_package
 
     source = _random_checkpoint(tiny_model.path, tmp_path / "odd", intermediate_size=320)
     out = tmp_path / "out"
@@ -464,7 +465,7 @@ def test_hub_source_pinned_dropped_and_resumed(tiny_model, tmp_path, monkeypatch
     import huggingface_hub
     from gguf import GGUFReader
 
-    from smol_tools.pipeline.package import run_package
+    from smol_tools.pipeline.run import run_package
     from tests.test_package_units import FakeHub
 
     hub = FakeHub(tiny_model.path, ["a" * 40, "b" * 40])

@@ -47,7 +47,7 @@ def published(tiny_gguf_f16, tiny_gguf_q8_0, tmp_path_factory) -> dict[str, Path
 def built(published, tmp_path_factory):
     from huggingface_hub import constants
 
-    from smol_tools.pipeline.package import run_package
+    from smol_tools.pipeline.run import run_package
 
     root = tmp_path_factory.mktemp("from-gguf")
     files = {name: published[q].read_bytes() for q, name in FILES.items()} | {"README.md": b"# a card\n"}
@@ -104,7 +104,8 @@ def test_card_modelfiles_and_upload_plan(built) -> None:
 
 
 def test_a_quant_the_repo_lacks_is_refused_with_the_list(built, tmp_path) -> None:
-    from smol_tools.pipeline.package import PackageError, run_package
+    from smol_tools.pipeline.package import PackageError
+    from smol_tools.pipeline.run import run_package
 
     args = parse([REPO, "--from-gguf", "--out", str(tmp_path / "out"), "--quants", "Q4_K_M"])
     with pytest.raises(PackageError, match="quants there: F16, Q8_0"):

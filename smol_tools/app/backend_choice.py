@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import Backend, BackendError
-from ..model_source import DEFAULT, ModelSourceError, ResolvedModel
+from ..backends.factory import make_backend
+from ..gguf_doctor import diagnose, panel_markdown
+from ..model_source import DEFAULT, ModelSourceError, ResolvedModel, resolve_gguf, resolve_model
 from ..tiny import TINY_N_CTX
 from .config import TINY, AppConfig, hub_spec
 
@@ -66,8 +68,7 @@ def _lock_for(choice: BackendChoice) -> threading.Lock:
 
 def open_tiny() -> OpenedBackend:
     """The tiny offline model shipped inside the package."""
-    from ..backends.llama_cpp import LlamaCppBackend
-    from ..model_source import resolve_gguf
+    from ..backends.llama_cpp import LlamaCppBackend  # start-up time: backends.llama_cpp pulls in numpy
 
     path = resolve_gguf(TINY)
     # One thread: for a model this small thread synchronisation is the cost, and on a busy
@@ -78,13 +79,10 @@ def open_tiny() -> OpenedBackend:
 
 
 def _open(choice: BackendChoice) -> OpenedBackend:
-    from ..backends.factory import make_backend
-
     if choice.kind == "llama-cpp-python" and choice.model == TINY:
         return open_tiny()
     if choice.kind == "llama-cpp-python":
-        from ..backends.llama_cpp import LlamaCppBackend
-        from ..model_source import resolve_model
+        from ..backends.llama_cpp import LlamaCppBackend  # start-up time: backends.llama_cpp pulls in numpy
 
         resolved = resolve_model(choice.model or hub_spec(DEFAULT, "Q4_K_M"))
         backend = LlamaCppBackend(resolved.path, n_ctx=choice.n_ctx)
@@ -99,8 +97,6 @@ def _open(choice: BackendChoice) -> OpenedBackend:
 
 def _file_check(path: Path, spec: str) -> str:
     """`smol-tools doctor` on the loaded file (header only), for the Backend panel."""
-    from ..gguf_doctor import diagnose, panel_markdown
-
     try:
         target = spec if spec and not Path(spec).expanduser().is_file() else None  # a Hub spec: name it
         return panel_markdown(diagnose(path, fix_target=target))
@@ -176,7 +172,6 @@ def check_connection(choice: BackendChoice) -> tuple[bool, str]:
     """Say clearly whether `choice` can work, without loading a model for a server check."""
     if choice.kind == "llama-cpp-python":
         return _check_in_process(choice.model)
-    from ..backends.factory import make_backend
 
     try:
         backend = make_backend(choice.kind, model=choice.model, url=choice.url,  # type: ignore[arg-type]
@@ -197,7 +192,6 @@ def _check_in_process(spec: str) -> tuple[bool, str]:
         if magic != b"GGUF":
             return False, f"{path} is not a GGUF file (it does not start with 'GGUF')"
         return True, f"local GGUF {path.name} ({path.stat().st_size / 2**30:.2f} GiB)"
-    from ..model_source import resolve_model
 
     try:
         found = resolve_model(spec, download=False)

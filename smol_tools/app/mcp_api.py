@@ -18,6 +18,7 @@ from typing import Any
 import gradio as gr
 
 from ..toolcalls import parse_output
+from ..tools import DANGEROUS_TOOLS, default_registry
 from .service import DemoService
 from .session import SessionBusy
 
@@ -87,8 +88,6 @@ class McpApi:
             registry = session.chat.registry
             label = session.opened.label
         else:
-            from ..tools import DANGEROUS_TOOLS, default_registry
-
             registry = default_registry()
             enabled = {n for n in registry.names() if n not in DANGEROUS_TOOLS}
             label = self.service.default.label

@@ -18,6 +18,7 @@ from ..mcp_tools import McpError, McpServerSpec, McpToolbox, split_lines
 from ..safe_text import bound_text
 from ..tools import ALL_TOOLS, ToolError, ToolRegistry
 from ..tools.netguard import vet_url
+from .tools_panel import tool_choices
 
 MAX_SERVERS = 4
 OFF = "MCP servers are off on this server (the operator can allow them with SMOL_TOOLS_ALLOW_MCP_SERVERS=1)"
@@ -107,8 +108,6 @@ def attach_mcp_servers(session: Any, servers: list[McpServerSpec | str]) -> list
 
 def tool_labels(session: Any) -> list[tuple[str, str]]:
     """The Tools panel's checkbox choices: the built-ins' labels, then the MCP tools'."""
-    from .tools_panel import tool_choices
-
     builtin = tool_choices(ToolRegistry(ALL_TOOLS))
     box = getattr(session, "mcp_toolbox", None)
     extra = [(f"{name} (MCP: {box.origin.get(name, '')})", name) for name in (box.names() if box else [])]
@@ -118,7 +117,7 @@ def tool_labels(session: Any) -> list[tuple[str, str]]:
 def build_panel(service: Any, tools_box: Any) -> None:
     """The MCP field under the tools checkboxes, and its named endpoint `set_mcp_servers`.
     Call inside the Tools accordion of the gr.Blocks."""
-    import gradio as gr
+    import gradio as gr  # start-up time: gradio takes seconds to import
 
     config = service.config
     gr.Markdown(panel_note(config))

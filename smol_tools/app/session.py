@@ -20,6 +20,8 @@ from ..backends.base import SamplingParams
 from ..chat_session import EXPORT_FORMAT, ChatSession, scripted_tool_overrides
 from ..safe_text import clean_text, clean_value, invalid_text_in
 from ..schema_regex import patterns_in, schema_shape_problems
+from ..tiny.scripted import scripted_tools
+from ..tool_choice import ToolChoice, tool_names
 from ..tools import DANGEROUS_TOOLS, DEMO_WORKSPACE, ToolSession, ToolSettings, default_registry
 from ..tools.files import workspace_totals
 from ..tools.scripted import with_scripted_provider
@@ -50,8 +52,6 @@ def _shown(value: Any) -> str:
 
 
 def tiny_tools() -> list[dict[str, Any]]:
-    from ..tiny.scripted import scripted_tools  # the schemas the tiny model was trained on
-
     return scripted_tools()
 
 
@@ -125,7 +125,6 @@ class AppSession:
         tool_choice: "auto", "none", "required", or a function as OpenAI's object (or its JSON text)."""
         choice = None
         if tool_choice is not None:  # parsed and checked against this session's tools before any change
-            from ..tool_choice import ToolChoice, tool_names
 
             if isinstance(tool_choice, str) and tool_choice.lstrip().startswith("{"):
                 try:

@@ -128,7 +128,7 @@ class CheckpointStore:
 
 def save_partial_state(llm: Any) -> bytes:
     """The recurrent layers' state of sequence 0 (llama.cpp's partial sequence state)."""
-    import llama_cpp
+    import llama_cpp  # start-up time: llama_cpp loads its native library
 
     ctx = llm._ctx.ctx
     flags = llama_cpp.LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY
@@ -143,7 +143,7 @@ def save_partial_state(llm: Any) -> bytes:
 def restore_partial_state(llm: Any, checkpoint: Checkpoint) -> None:
     """Put the recurrent layers back to the checkpoint and cut the attention cache there; the
     tokens before it are the prompt's (the caller checked the digest)."""
-    import llama_cpp
+    import llama_cpp  # start-up time: llama_cpp loads its native library
 
     ctx = llm._ctx.ctx
     buffer = (ctypes.c_uint8 * checkpoint.size).from_buffer_copy(checkpoint.data)

@@ -32,6 +32,7 @@ from ..chat_format import load_params
 from ..tool_choice import ToolChoice, tool_names
 from ..toolcalls import StreamingParser
 from ..events import ToolCallCompleted, ToolCallFailed, TurnComplete, TurnEvent, Usage
+from ..tool_grammar import CALL_OPEN, THINK_CLOSE, GrammarError, tool_call_grammar
 from .base import BackendError, BackendStatus, CancelToken, SamplingParams
 from .checkpoints import (Checkpoint, CheckpointStore, restore_partial_state, save_partial_state,
                           token_digest)
@@ -50,7 +51,7 @@ class SharedModel:
     """One loaded GGUF, its lock, and the per-session states (LRU-bounded)."""
 
     def __init__(self, path: Path, n_ctx: int, n_threads: int | None, max_sessions: int) -> None:
-        from llama_cpp import Llama
+        from llama_cpp import Llama  # start-up time: llama_cpp loads its native library
 
         if not path.is_file():
             raise BackendError(f"no GGUF file at {path}")
@@ -167,7 +168,7 @@ class SharedModel:
 
 def _common_prefix(held: Any, tokens: Sequence[int]) -> int:
     """Length of the common prefix of the state's tokens (a numpy view) and a token list."""
-    import numpy as np
+    import numpy as np  # start-up time: numpy
 
     n = min(len(held), len(tokens))
     mismatch = np.flatnonzero(np.asarray(held[:n]) != np.asarray(tokens[:n], dtype=np.asarray(held).dtype))
@@ -189,7 +190,7 @@ def _state_data(llm: Any) -> bytes:
     Not Llama.save_state: that also copies llama-cpp-python's `scores` buffer (n_batch rows of
     vocabulary-sized logits: 311 MB at n_batch 512 and a 151,936-token vocabulary) for every
     saved session, which nothing here reads (sampling runs in llama.cpp's sampler)."""
-    import llama_cpp
+    import llama_cpp  # start-up time: llama_cpp loads its native library
 
     ctx = llm._ctx.ctx
     size = llama_cpp.llama_state_get_size(ctx)
@@ -201,7 +202,7 @@ def _state_data(llm: Any) -> bytes:
 def _restore_state(llm: Any, data: bytes, tokens: list[int]) -> None:
     """Put back a state from `_state_data`, with the tokens it holds (Llama.load_state's steps,
     the scores excepted)."""
-    import llama_cpp
+    import llama_cpp  # start-up time: llama_cpp loads its native library
 
     buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
     if llama_cpp.llama_state_set_data(llm._ctx.ctx, buffer, len(data)) != len(data):
@@ -295,8 +296,6 @@ class LlamaCppBackend:
     def _tool_policy(self, tools: Sequence[Mapping[str, Any]] | None, sampling: SamplingParams,
                      reasoning_open: bool) -> dict[str, Any] | None:
         """TurnSampler arguments enforcing tool_choice and strict calls; None: the default sampler."""
-        from ..tool_grammar import CALL_OPEN, THINK_CLOSE, GrammarError, tool_call_grammar
-
         try:
             choice = ToolChoice.parse(sampling.tool_choice)
             choice.check(tool_names(tools))
@@ -331,7 +330,7 @@ class LlamaCppBackend:
                     sampling: SamplingParams | None = None, enable_thinking: bool = True,
                     session_id: str = "default", cancel: CancelToken | None = None,
                     ) -> Iterator[TurnEvent]:
-        import llama_cpp
+        import llama_cpp  # start-up time: llama_cpp loads its native library
 
         sampling = sampling or SamplingParams.defaults()
         prompt_bytes, tokens = self.prepared.take(messages, tools, enable_thinking, session_id)

@@ -37,7 +37,7 @@ class TurnSampler:
                  processors: Iterable[LogitsProcessor] = ()) -> None:
         """`grammar`: GBNF; `lazy`: wait for `trigger_token`; `arm_token`: feed the grammar
         nothing until this token was sampled (the end of the reasoning block)."""
-        import llama_cpp
+        import llama_cpp  # start-up time: llama_cpp loads its native library
 
         self._llama_cpp = llama_cpp
         self.n_vocab = llm.n_vocab()

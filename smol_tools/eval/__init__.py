@@ -10,7 +10,8 @@ from .harness import evaluate, evaluate_specs, make_spec_backend
 from .metrics import arguments_match, normalize_text, score_step, values_match
 from .report import build_report, card_score, markdown_table
 from .runner import run_suite
-from .suite import DEFAULT_SUITE, SCENARIOS, Suite, SuiteError, load_suite, schema_errors, suite_from_data
+from .catalog import load_suite
+from .suite import DEFAULT_SUITE, SCENARIOS, Suite, SuiteError, schema_errors, suite_from_data
 
 __all__ = [
     "DEFAULT_SUITE", "SCENARIOS", "RunSpec", "Suite", "SuiteError", "agreement", "arguments_match",

@@ -22,14 +22,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..llamacpp.source import llama_cpp_dir
+from ..tools import default_registry
 from .cases.base import FIXED_NOW, Script, Tools
 from .cases import COMPLEX, ERROR_RECOVERY, LONG_CASES, NO_TOOL, PARALLEL, REASONING, SEQUENTIAL, SINGLE
 from .cases.long import size_long_cases
-from .suite import DEFAULT_SUITE, SCENARIOS
+from .selfcheck import replay_problems
+from .suite import DEFAULT_SUITE, SCENARIOS, suite_from_data
 
 def build(vocab_counter=None) -> dict[str, Any]:
-    from ..tools import default_registry
-
     groups = [("single_tool", SINGLE), ("multi_tool_parallel", PARALLEL), ("multi_tool_sequential", SEQUENTIAL),
               ("no_tool_needed", NO_TOOL), ("error_recovery", ERROR_RECOVERY), ("reasoning_heavy", REASONING),
               ("complex_multi_step", COMPLEX)]
@@ -68,9 +69,8 @@ def qwen35_token_counter():
     """Token counts with llama.cpp's Qwen3.5 vocabulary (ggml-vocab-qwen35.gguf in the vendored
     llama.cpp tree); None when that tree is not available."""
     try:
-        from llama_cpp import Llama
+        from llama_cpp import Llama  # start-up time: llama_cpp loads its native library
 
-        from ..llamacpp.source import llama_cpp_dir
 
         path = llama_cpp_dir() / "models" / "ggml-vocab-qwen35.gguf"
         if not path.exists():
@@ -91,8 +91,6 @@ def main(argv: list[str] | None = None) -> int:
         print("error: the Qwen3.5 vocabulary (vendored llama.cpp) is needed to size the long cases", file=sys.stderr)
         return 2
     data = build(counter)
-    from .selfcheck import replay_problems
-    from .suite import suite_from_data
 
     problems = replay_problems(suite_from_data(data))  # also validates against the schema
     if problems:

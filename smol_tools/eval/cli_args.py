@@ -53,9 +53,9 @@ def _write(path: Path | None, text: str) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .harness import evaluate_specs
-    from .report import markdown_table
-    from .suite import load_suite
+    from .harness import evaluate_specs  # start-up time: the CLI loads only what the chosen subcommand runs
+    from .report import markdown_table  # start-up time: the CLI loads only what the chosen subcommand runs
+    from .catalog import load_suite  # start-up time: the CLI loads only what the chosen subcommand runs
 
     try:
         suite = load_suite(args.suite).subset(scenarios=args.scenario, limit=args.limit, ids=args.case)
@@ -115,9 +115,9 @@ def _unreachable(spec: RunSpec) -> tuple[str, int] | None:
     answers there), or None: any HTTP answer, even an error status, means something listens."""
     if spec.backend == "llama-cpp-python":
         return None
-    import httpx
+    import httpx  # start-up time: httpx
 
-    from ..cli_help import DEFAULT_URLS
+    from ..cli_help import DEFAULT_URLS  # start-up time: the CLI loads only what the chosen subcommand runs
 
     url = spec.url or DEFAULT_URLS.get(spec.backend, "")
     try:

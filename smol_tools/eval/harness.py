@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..backends.base import Backend, SamplingParams
-from ..model_source import TINY
+from ..backends.factory import make_backend
+from ..model_source import TINY, resolve_gguf
 from ..tiny import TINY_N_CTX as TINY_CONTEXT  # one figure for the tiny model's context
 from .bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
 from .compare import RunSpec, compare_reports
@@ -18,15 +19,11 @@ def resolve_model(backend: str, model: str) -> tuple[str, int | None]:
     """`tiny` (in process) is the shipped tiny model, found by model_source like every other
     spec, with its trained context; anything else goes to the backend as given."""
     if backend == "llama-cpp-python" and model.split(":")[0] == TINY:
-        from ..model_source import resolve_gguf
-
         return str(resolve_gguf(model)), TINY_CONTEXT
     return model, None
 
 
 def make_spec_backend(spec: RunSpec, n_ctx: int | None = None) -> Backend:
-    from ..backends.factory import make_backend
-
     model, tiny_ctx = resolve_model(spec.backend, spec.model)
     return make_backend(spec.backend, model=model, url=spec.url, n_ctx=n_ctx or tiny_ctx)  # type: ignore[arg-type]
 

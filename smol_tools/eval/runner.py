@@ -109,7 +109,7 @@ def run_suite(backend: Backend, suite: Suite, *, label: str = "", backend_info: 
               sampling: SamplingParams | None = None, progress: bool = True,
               on_step: Callable[[StepResult], None] | None = None) -> RunResult:
     """Score every step of every case of `suite` on `backend`."""
-    from tqdm import tqdm
+    from tqdm import tqdm  # start-up time: tqdm
 
     sampling = sampling or SamplingParams.greedy()
     started = time.perf_counter()

@@ -155,12 +155,8 @@ def suite_from_data(data: Mapping[str, Any], *, path: Path | None = None, sha256
                  dict(data.get("meta", {})))
 
 
-def load_suite(path: str | Path | None = None, *, validate: bool = True) -> Suite:
-    """Load a suite file (default: smol_tools/eval/suite.json); `tiny` names the tiny-model scripted suite."""
-    if str(path) == "tiny":
-        from .scripted import tiny_suite
-
-        return tiny_suite()
+def load_suite_file(path: str | Path | None = None, *, validate: bool = True) -> Suite:
+    """Load a suite file (default: smol_tools/eval/suite.json). Names such as `tiny`: catalog.load_suite."""
     path = Path(path) if path else DEFAULT_SUITE
     try:
         raw = path.read_bytes()

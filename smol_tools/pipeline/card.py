@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from .artifacts import FileReport
+from .modelfile import HUB_OLLAMA_FILES, OLLAMA_MODEL, OLLAMA_REQUIRES
 from .progress import human_size
 
 
@@ -38,7 +39,7 @@ class CardInput:
 
 
 def front_matter(ci: CardInput) -> str:
-    from huggingface_hub import ModelCardData
+    from huggingface_hub import ModelCardData  # start-up time: huggingface_hub
 
     # No base_model at all rather than a guessed one (a local checkpoint without --base-model).
     data = ModelCardData(base_model=ci.base_model,
@@ -95,8 +96,6 @@ def _model_line(ci: CardInput) -> str:
 
 
 def _ollama_section(ci: CardInput, quant: str) -> list[str]:
-    from .modelfile import HUB_OLLAMA_FILES, OLLAMA_MODEL, OLLAMA_REQUIRES
-
     hub_files = [name for name in HUB_OLLAMA_FILES if name in ci.ollama_files]
     modelfile = f"Modelfile.{quant}"
     lines = ["```bash", f"ollama run hf.co/{ci.repo_id}:{quant}", "```", ""]

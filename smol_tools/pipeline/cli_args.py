@@ -25,8 +25,8 @@ def _quant_list(text: str) -> tuple[str, ...]:
 
 
 def options_from_args(args: argparse.Namespace) -> "PackageOptions":
-    from .package import PackageOptions
-    from .settings import load_config
+    from .package import PackageOptions  # start-up time: the CLI loads only what the chosen subcommand runs
+    from .settings import load_config  # start-up time: the CLI loads only what the chosen subcommand runs
 
     config = load_config()
     opts = PackageOptions(
@@ -46,12 +46,13 @@ def options_from_args(args: argparse.Namespace) -> "PackageOptions":
 
 def cmd_package(args: argparse.Namespace) -> int:
     """Exit status: 0 all files verified, 1 some file failed (not published), 2 refused."""
-    from .convert import ConversionError
-    from .drift import TemplateDriftError
-    from .imatrix import ImatrixError
-    from ..llamacpp.build import LlamaCppBuildError
-    from .metadata import MetadataError
-    from .package import PackageError, run_package
+    from .convert import ConversionError  # start-up time: the CLI loads only what the chosen subcommand runs
+    from .drift import TemplateDriftError  # start-up time: the CLI loads only what the chosen subcommand runs
+    from .imatrix import ImatrixError  # start-up time: the CLI loads only what the chosen subcommand runs
+    from ..llamacpp.build import LlamaCppBuildError  # start-up time: the CLI loads only what the chosen subcommand runs
+    from .metadata import MetadataError  # start-up time: the CLI loads only what the chosen subcommand runs
+    from .package import PackageError  # start-up time: the CLI loads only what the chosen subcommand runs
+    from .run import run_package  # start-up time: the CLI loads only what the chosen subcommand runs
 
     try:
         result = run_package(options_from_args(args))

@@ -28,6 +28,7 @@ def main(argv: list[str]) -> None:
     script = args.llama_cpp_dir / "convert_hf_to_gguf.py"
     # The caller (convert.py) puts the llama.cpp dir and its gguf-py on PYTHONPATH.
     if args.declare_pre:
+        # optional: llama.cpp's converter package exists only in the extracted llama.cpp tree
         import conversion.base as base
 
         original = base.TextModel.get_vocab_base_pre

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .atomic import atomic_output
 from .children import run_child
+from .state import sha256_file
 
 
 class EvalError(RuntimeError):
@@ -32,7 +33,7 @@ class EvalOutcome:
 def eval_gguf(gguf: Path, report_path: Path, *, suite: str, limit: int | None = None,
               n_ctx: int | None = None, log_path: Path | None = None) -> EvalOutcome:
     """Run `suite` ('default', 'tiny' or a suite file) greedily on `gguf`; write the report atomically."""
-    from ..eval.report import card_score
+    from ..eval.report import card_score  # start-up time: eval.report pulls in jsonschema, numpy
 
     with atomic_output(report_path) as partial:
         cmd = [sys.executable, "-m", "smol_tools", "eval", "--backend", "llama-cpp-python",
@@ -56,9 +57,8 @@ def eval_gguf(gguf: Path, report_path: Path, *, suite: str, limit: int | None = 
 
 def suite_fingerprint(suite: str) -> str:
     """SHA256 of the suite's file: a changed suite means scores to compute again."""
-    from ..eval.scripted import SCRIPTED_PATH
-    from ..eval.suite import DEFAULT_SUITE
-    from .state import sha256_file
+    from ..eval.scripted import SCRIPTED_PATH  # start-up time: eval.scripted pulls in jsonschema, numpy
+    from ..eval.suite import DEFAULT_SUITE  # start-up time: eval.suite pulls in jsonschema, numpy
 
     path = {"default": DEFAULT_SUITE, "tiny": SCRIPTED_PATH}.get(suite, Path(suite))
     if not path.is_file():

@@ -108,7 +108,7 @@ def check_source(source: str) -> None:
     if path.exists():
         raise SourceError(f"{source} is a file, not a checkpoint: SOURCE must be a checkpoint folder "
                           "(config.json, tokenizer, *.safetensors) or a Hub repo id (owner/name).")
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
+    from huggingface_hub.utils import HFValidationError, validate_repo_id  # start-up time: huggingface_hub
 
     try:
         validate_repo_id(source)
@@ -124,7 +124,7 @@ def _listing(folder: Path) -> dict[str, int]:
 
 def resolve_revision(repo_id: str, revision: str | None, api: Any = None) -> str:
     """The commit sha that `revision` (a branch, tag or sha; default main) points to now."""
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi  # start-up time: huggingface_hub
 
     info = (api or HfApi()).model_info(repo_id, revision=revision or "main")
     return info.sha
@@ -141,7 +141,7 @@ def fetch_source(source: str, dest: Path, *, revision: str | None = None,
     if is_local_source(source):
         path = Path(source).expanduser().resolve()
         return SourceInfo(path, "local", files=_listing(path))
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import snapshot_download  # start-up time: huggingface_hub
 
     sha = pinned or resolve_revision(source, revision, api)
     patterns = [p for p in allow_patterns if with_weights or p not in WEIGHT_PATTERNS]

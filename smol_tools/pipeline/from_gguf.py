@@ -20,11 +20,13 @@ from ..chat_format import load_template
 from ..gguf_doctor import TemplateCheck, diagnose
 from ..gguf_header import GGUFHeaderError, read_header
 from ..gguf_retemplate import RetemplateError, retemplate
+from ..model_source import ModelSourceError, _endpoint, _hub_error, pick_quant_files, quants_in, resolve_hub
 from .artifacts import FileReport
 from .drift import CaseDiff, DriftReport
 from .fetch import SourceInfo
 from .metadata import MetadataSpec
 from .package import PackageError, PackageResult, Pipeline
+from .provenance import ProvenanceError, check_base_model, check_publishable, default_repo_id
 from .state import sha256_text
 
 _STRING, _UINT32 = 8, 4
@@ -43,12 +45,10 @@ class FromGgufPipeline(Pipeline):
 
     def start(self) -> None:
         """The refusals of Pipeline.start that apply without a checkpoint, then the output folder."""
-        from .provenance import ProvenanceError, check_base_model, check_publishable, default_repo_id
-
         self.repo_id = self.opts.repo_id or default_repo_id(self.opts.name, self.opts.config)
         folder = Path(self.opts.source).expanduser()
         if not folder.is_dir():
-            from huggingface_hub.utils import HFValidationError, validate_repo_id
+            from huggingface_hub.utils import HFValidationError, validate_repo_id  # start-up time: huggingface_hub
 
             try:
                 validate_repo_id(self.opts.source.split("@")[0])
@@ -69,9 +69,8 @@ class FromGgufPipeline(Pipeline):
         folder = Path(self.opts.source).expanduser()
         if folder.is_dir():
             return None, None, sorted(p.name for p in folder.iterdir() if p.is_file())
-        from huggingface_hub import HfApi
+        from huggingface_hub import HfApi  # start-up time: huggingface_hub
 
-        from ..model_source import _endpoint, _hub_error
 
         repo, _, revision = self.opts.source.partition("@")
         try:
@@ -82,8 +81,6 @@ class FromGgufPipeline(Pipeline):
         return repo, info.sha, [s.rfilename for s in info.siblings or []]
 
     def fetch(self) -> SourceInfo:
-        from ..model_source import ModelSourceError, pick_quant_files, quants_in, resolve_hub
-
         started = time.monotonic()
         repo, sha, names = self._listing()
         found = quants_in(names)

@@ -23,7 +23,7 @@ class TensorStats:
 
 
 def tensor_stats(path: Path) -> TensorStats:
-    from gguf import GGUFReader
+    from gguf import GGUFReader  # start-up time: gguf imports numpy
 
     reader = GGUFReader(path)
     return TensorStats(sum(int(t.n_bytes) for t in reader.tensors),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..chat_format import render_prompt
+from ..llamacpp.build import ensure_llama_programs
 from .atomic import atomic_output
 from .children import relative_to, run_child
 from .settings import CALIBRATION_PATH
@@ -41,8 +42,6 @@ def calibration_text(path: Path = CALIBRATION_PATH, template: str | None = None)
 
 
 def default_program() -> Path:
-    from ..llamacpp.build import ensure_llama_programs
-
     return ensure_llama_programs() / "llama-imatrix"
 
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..llamacpp.build import ensure_llama_programs
 from .atomic import atomic_output
 from .children import relative_to, run_child
 from .quantize import QuantizationError, quant_types
@@ -45,8 +46,6 @@ def parse_fallbacks(log: str) -> list[Fallback]:
 
 
 def default_program() -> Path:
-    from ..llamacpp.build import ensure_llama_programs
-
     return ensure_llama_programs() / "llama-quantize"
 
 

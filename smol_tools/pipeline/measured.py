@@ -22,7 +22,7 @@ REFERENCE = Path(__file__).resolve().parents[2] / "bench" / "reference" / "real-
 def shape_key(path: Path) -> str:
     """What a measurement transfers across: the architecture's sizes and parameter count (MTP layers
     left out: a build may drop them), not the weights' values or quant types."""
-    from gguf import GGUFReader
+    from gguf import GGUFReader  # start-up time: gguf imports numpy
 
     shape: ModelShape = read_shape(path)
     mtp = tuple(f"blk.{i}." for i in shape.mtp_layers)

@@ -53,7 +53,7 @@ def _field(reader, key: str, default: Any = None) -> Any:
 
 
 def read_shape(path: Path) -> ModelShape:
-    from gguf import GGUFReader
+    from gguf import GGUFReader  # start-up time: gguf imports numpy
 
     reader = GGUFReader(path)
     arch = _field(reader, "general.architecture")
@@ -193,7 +193,7 @@ def check_against_llama_cpp(path: Path, contexts: Sequence[int]) -> list[MemoryC
 
 
 def _report_main(argv: list[str]) -> None:
-    from llama_cpp import Llama
+    from llama_cpp import Llama  # start-up time: llama_cpp loads its native library
 
     path = argv[0]
     for n_ctx in map(int, argv[1:]):

@@ -83,7 +83,7 @@ def _token_ids(reader) -> dict[str, int]:
 
 def expected_fields(reader, spec: MetadataSpec) -> dict[str, Any]:
     """key -> (GGUFValueType, value) pairs the file must carry."""
-    from gguf import GGUFValueType
+    from gguf import GGUFValueType  # start-up time: gguf imports numpy
 
     fields: dict[str, Any] = {k: (GGUFValueType.STRING, v) for k, v in spec.string_fields().items()}
     fields["general.base_model.count"] = (GGUFValueType.UINT32, 1)
@@ -105,7 +105,7 @@ def _actual(reader, key: str) -> Any:
 
 
 def check_metadata(path: Path, spec: MetadataSpec) -> list[Mismatch]:
-    from gguf import GGUFReader
+    from gguf import GGUFReader  # start-up time: gguf imports numpy
 
     reader = GGUFReader(path)
     return [Mismatch(key, value, _actual(reader, key))
@@ -115,7 +115,8 @@ def check_metadata(path: Path, spec: MetadataSpec) -> list[Mismatch]:
 
 def fix_metadata(path: Path, spec: MetadataSpec) -> list[Mismatch]:
     """Rewrite `path` with the expected metadata if anything differs; returns what was fixed."""
-    from gguf import GGUFReader, GGUFWriter, Keys
+    from gguf import GGUFReader, GGUFWriter, Keys  # start-up time: gguf imports numpy
+    # start-up time: gguf imports numpy
     from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
 
     mismatches = check_metadata(path, spec)
@@ -140,7 +141,7 @@ def fix_metadata(path: Path, spec: MetadataSpec) -> list[Mismatch]:
 
 def read_summary(path: Path) -> dict[str, Any]:
     """The metadata a card or a reviewer cares about, as plain values."""
-    from gguf import GGUFReader
+    from gguf import GGUFReader  # start-up time: gguf imports numpy
 
     reader = GGUFReader(path)
     keys = ("general.name", "general.license", "general.quantized_by", "general.base_model.0.repo_url",

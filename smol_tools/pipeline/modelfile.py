@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..chat_format import TEMPLATES_DIR, FormatParams, load_params
+from ..model_source import PUBLISHED_HOME, quant_of
 from .atomic import atomic_output
 from .quantize import hub_file_name
 
@@ -120,7 +121,6 @@ def render_modelfile(gguf_name: str, *, context_length: int | None = None,
     if download:
         comments += ["Download the file first:", f"  {download}"]
     if modelfile_name is None:  # a build names its per-quant recipes Modelfile.<QUANT> (package.py)
-        from ..model_source import quant_of
 
         quant = quant_of(gguf_name)
         modelfile_name = f"Modelfile.{quant}" if quant else "<this file>"
@@ -151,8 +151,6 @@ def hub_ollama_files(*, context_length: int | None = None) -> dict[str, str]:
 def root_modelfiles() -> dict[Path, str]:
     """The committed recipes: `Modelfile` pulls the file the model repo publishes today;
     `Modelfile.local` uses the same file downloaded next to it."""
-    from ..model_source import PUBLISHED_HOME
-
     gguf_name = hub_file_name(load_params().model_name, DEFAULT_QUANT)
     return {
         ROOT_MODELFILE: render_hub_modelfile(PUBLISHED_HOME, DEFAULT_QUANT),

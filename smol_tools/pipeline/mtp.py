@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..llamacpp.server import LlamaServer
+
 PROMPT = ("<|im_start|>user\nWrite a Python function that returns the n-th Fibonacci number, "
           "with a docstring and two doctests.<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n")
 
@@ -30,7 +32,7 @@ class MtpSpeed:
 
 
 def gguf_mtp_layers(path: Path) -> int:
-    from gguf import GGUFReader
+    from gguf import GGUFReader  # start-up time: gguf imports numpy
 
     reader = GGUFReader(path)
     arch = reader.get_field("general.architecture").contents()
@@ -40,8 +42,6 @@ def gguf_mtp_layers(path: Path) -> int:
 
 def _timings(path: Path, extra_args: list[str], n_predict: int,
              threads: int | None = None) -> dict[str, Any]:
-    from ..llamacpp.server import LlamaServer
-
     with LlamaServer(path, extra_args=extra_args, threads=threads) as server:
         # ignore_eos: both runs decode exactly n_predict tokens, so the rates compare like for
         # like even when the model would stop after a few tokens (the tiny test model does).

@@ -35,6 +35,8 @@ from .llama_quantize import quantize_with_program
 from .memory import check_against_llama_cpp, memory_table_markdown, read_shape
 from .measured import measured_section
 from .metadata import MetadataSpec, fix_metadata
+from .modelfile import hub_ollama_files, render_modelfile
+from .mtp import gguf_mtp_layers, measure_mtp_speedup
 from .progress import Progress, format_table, human_size
 from .provenance import (ProvenanceError, card_base_model, check_base_model, check_publishable,
                          checkpoint_context_length, default_model_name, default_repo_id,
@@ -411,8 +413,6 @@ class Pipeline:
 
     def mtp_speed(self) -> str | None:
         """With MTP tensors, measure greedy speed with and without them (llama-server)."""
-        from .mtp import gguf_mtp_layers, measure_mtp_speedup
-
         if not self.has_mtp:
             return None
         # The card says every file keeps them: check each one, not only the measured file.
@@ -438,8 +438,6 @@ class Pipeline:
         return note
 
     def ollama_files(self) -> list[str]:
-        from .modelfile import hub_ollama_files, render_modelfile
-
         written = []
         try:
             for f in self.files:
@@ -599,12 +597,4 @@ def summary_table(result: PackageResult) -> str:
     if result.failed:
         tail += f"; NOT published: {', '.join(f.name for f in result.failed)}"
     return f"\n{table}\n{tail}"
-
-
-def run_package(opts: PackageOptions, progress: Progress | None = None) -> PackageResult:
-    if opts.from_gguf:
-        from .from_gguf import FromGgufPipeline
-
-        return FromGgufPipeline(opts, progress).run()
-    return Pipeline(opts, progress).run()
 

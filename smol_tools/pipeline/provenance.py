@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..gguf_header import GGUFHeaderError, read_header
 from .settings import PackagingConfig
 
 BASE_MODEL_FLAG = "--base-model"
@@ -34,7 +35,7 @@ def is_local(source: str) -> bool:
 def check_base_model(value: str | None) -> None:
     if value is None:
         return
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
+    from huggingface_hub.utils import HFValidationError, validate_repo_id  # start-up time: huggingface_hub
 
     try:
         validate_repo_id(value)
@@ -95,8 +96,6 @@ def checkpoint_context_length(folder: Path) -> int | None:
 
 def gguf_context_length(path: Path) -> int | None:
     """`<arch>.context_length` from a GGUF header (the converter copies it from config.json)."""
-    from ..gguf_header import GGUFHeaderError, read_header
-
     try:
         header = read_header(path)
     except (OSError, GGUFHeaderError):

@@ -49,7 +49,7 @@ def publish(plan: UploadPlan, *, api: Any = None, private: bool = False,
             commit_message: str | None = None) -> str:
     """Create the repo if needed and upload the planned files in one commit; returns its URL."""
     if api is None:
-        from huggingface_hub import HfApi
+        from huggingface_hub import HfApi  # start-up time: huggingface_hub
 
         api = HfApi()
     api.create_repo(plan.repo_id, repo_type="model", private=private, exist_ok=True)

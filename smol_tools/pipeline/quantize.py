@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import time
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ class QuantizeResult:
 
 def quant_types() -> dict[str, int]:
     """Quant names (Q8_0, Q4_K_M, IQ4_XS, ...) -> llama.cpp file-type ids, read from the bindings."""
-    import llama_cpp
+    import llama_cpp  # start-up time: llama_cpp loads its native library
 
     prefix = "LLAMA_FTYPE_MOSTLY_"
     return {name[len(prefix):].upper(): getattr(llama_cpp, name)
@@ -38,9 +39,7 @@ def hub_file_name(model_name: str, quant: str) -> str:
 
 def quantize_gguf(source: Path, out_file: Path, quant: str, *, imatrix: Path | None = None,
                   threads: int | None = None) -> QuantizeResult:
-    import ctypes
-
-    import llama_cpp
+    import llama_cpp  # start-up time: llama_cpp loads its native library
 
     types = quant_types()
     key = quant.upper()

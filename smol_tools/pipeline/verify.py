@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..chat_format import REASONING_FIELDS, load_params
+from ..chat_format import REASONING_FIELDS, load_params, render_prompt
 from .children import die_with_parent
 from .drift import load_corpus, render_case
 
@@ -125,11 +125,10 @@ def scripted_turns(turns_file: Path) -> tuple[list[dict], list[tuple[str, list[d
 
 
 def _check(path: Path, template: str, turns_file: Path | None, threads: int) -> VerifyResult:
-    import llama_cpp
-    from llama_cpp import Llama
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+    import llama_cpp  # start-up time: llama_cpp loads its native library
+    from llama_cpp import Llama  # start-up time: llama_cpp loads its native library
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter  # start-up time: llama_cpp loads its native library
 
-    from ..chat_format import render_prompt
 
     result = VerifyResult(path.name)
     llm = Llama(model_path=str(path), n_ctx=4096, n_threads=threads, verbose=False)

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from ...tools import ToolSession, ToolSettings, default_registry
 from ..generate import expand, is_generated
 
 FIXED_NOW = datetime(2026, 3, 14, 9, 30, tzinfo=timezone.utc)  # a Saturday morning
@@ -57,8 +58,6 @@ class Tools:
     """The demo tools at a fixed time over a seeded workspace; one fresh session per case."""
 
     def __init__(self, root: Path) -> None:
-        from ...tools import ToolSession, ToolSettings, default_registry
-
         self.root = root
         seed = root / "seed"
         for rel, text in WORKSPACE.items():
