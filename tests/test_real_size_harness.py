@@ -140,6 +140,7 @@ def test_harness_runs_at_tiny_scale_and_the_card_reads_its_file(tmp_path):
     assert row["in_process"]["tg_tokens_per_s"] > 0 and row["in_process"]["rss_after_fill_mib"] > 0
     assert row["in_process"]["prompt_tokens"] >= 512
     assert row["llama_server"]["tg_tokens_per_s"] > 0 and row["app"]["tg_tokens_per_s"] > 0
+    assert row["llama_server"]["rss_after_turn_mib"] > 10 and row["app"]["rss_after_turn_mib"] > 10
     assert report["bandwidth"]["gb_per_s"] > 0 and entry["roofline"]["roofline_tokens_per_s"] > 0
     session = report["session"]
     assert len(session["rounds"]) == 20 and session["full_reevaluations"] == 0

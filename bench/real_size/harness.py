@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..common import ROOT
-from .measure import TreeSampler, rss_bytes
+from .measure import TreeSampler, tree_rss_cpu
 
 REFERENCE = ROOT / "bench" / "reference" / "real-size.json"
 PARTS = ("convert-plan", "package", "llama-bench", "in-process", "server", "app", "roofline", "session")
@@ -225,9 +225,11 @@ def run_server(plan: Plan, gguf: Path, ctx: int) -> dict[str, Any]:
 
     messages = _messages_for(gguf, plan.prompt_tokens)
     started = time.monotonic()
-    with LlamaServer(gguf, ctx_size=ctx, threads=plan.threads) as server:
+    server = LlamaServer(gguf, ctx_size=ctx, threads=plan.threads)
+    server.start(timeout=1800)  # a 4B file on a busy 2-core machine can take minutes
+    try:
         load = time.monotonic() - started
-        rss_load = rss_bytes(server.process.pid)
+        rss_load = tree_rss_cpu(server.process.pid)[0]
         backend = OpenAICompatBackend(server.base_url, context_length=ctx, timeout_s=3600)
         complete = None
         for event in backend.stream_turn(messages, None, sampling=SamplingParams.greedy(max_tokens=plan.gen_tokens),
@@ -235,7 +237,9 @@ def run_server(plan: Plan, gguf: Path, ctx: int) -> dict[str, Any]:
             if isinstance(event, TurnComplete):
                 complete = event
         usage = complete.usage
-        rss_turn = rss_bytes(server.process.pid)
+        rss_turn = tree_rss_cpu(server.process.pid)[0]
+    finally:
+        server.stop()
     return {"load_s": round(load, 3), "rss_after_load_mib": round(rss_load / 2**20, 1),
             "rss_after_turn_mib": round(rss_turn / 2**20, 1), "prompt_tokens_evaluated": usage.prompt_tokens_evaluated,
             "pp_tokens_per_s": round(usage.prompt_tokens_evaluated / usage.prompt_seconds, 3) if usage.prompt_seconds else None,
@@ -289,7 +293,7 @@ def run_app(plan: Plan, gguf: Path, ctx: int, budget_s: float) -> dict[str, Any]
             if not job.done():
                 stopped = bool(client.predict(api_name="/stop"))
             turn = json.loads(job.result(timeout=600))
-            rss = rss_bytes(process.pid)
+            rss = tree_rss_cpu(process.pid)[0]
         finally:
             process.terminate()
             try:
