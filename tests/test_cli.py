@@ -175,3 +175,12 @@ def test_chat_flags_override_the_variables_and_paths_stay_paths(tmp_path: Path) 
         assert looks_like_path(spec)
         assert model_spec(chat_config(ChatOptions(model=spec), {})) == spec
     assert not looks_like_path("owner/model")
+
+
+def test_chat_falls_back_to_tiny_offline_only_when_told() -> None:
+    args = [sys.executable, "-m", "smol_tools", "chat", "--once", "Say hello in French."]
+    told = subprocess.run(args, env=_env(SMOL_TOOLS_FALLBACK_TINY="1"), cwd=ROOT, capture_output=True, text=True)
+    assert told.returncode == 0 and "Bonjour !" in told.stdout
+    assert "SMOL_TOOLS_FALLBACK_TINY is on: using the tiny offline test model" in told.stderr
+    default = subprocess.run(args, env=_env(), cwd=ROOT, capture_output=True, text=True)
+    assert default.returncode == 1 and "--model tiny" in default.stderr and "Bonjour" not in default.stdout
