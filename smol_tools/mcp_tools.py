@@ -238,6 +238,11 @@ class McpToolbox:
     def connect(cls, servers: Sequence[str | McpServerSpec], *, taken: Iterable[str] = (),
                 call_timeout_s: float = 60.0) -> "McpToolbox":
         specs = [s if isinstance(s, McpServerSpec) else McpServerSpec.parse(s) for s in servers]
+        if specs:
+            try:
+                import mcp  # noqa: F401 - a dependency of the app (requirements.txt), not of the wheel
+            except ImportError:
+                raise McpError("MCP servers need the mcp package: pip install 'mcp>=1.21,<2'") from None
         box = cls()
         try:
             for spec in specs:
