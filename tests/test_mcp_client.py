@@ -127,6 +127,7 @@ def test_agent_rounds_with_mcp_tools(box) -> None:
     assert [m["name"] for m in tool_messages] == ["plan_trip", "plan_trip", "always_fails", "slow_echo"]
 
 
+@pytest.mark.slow
 def test_tiny_model_uses_an_mcp_tool_end_to_end(tiny_gguf_q8_0) -> None:
     """The server's get_weather has the scripted schema. With the built-in get_weather left out,
     the MCP tool keeps its name, the prompt shows the tiny model its five scripted tools (the
