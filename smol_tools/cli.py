@@ -37,7 +37,8 @@ ENGINES = ("jinja", "llama", "ollama", "llama-cpp-python", "hf-jinja")
 def _read_json(path: str, option: str) -> Any:
     """A JSON file (or stdin for '-'), or a UsageError that says which option and what is wrong."""
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).expanduser().read_text(encoding="utf-8")
+        text = sys.stdin.buffer.read().decode("utf-8") if path == "-" else \
+            Path(path).expanduser().read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"{option} {path}: no such file") from None
     except IsADirectoryError:
@@ -153,7 +154,8 @@ def cmd_parse(args: argparse.Namespace) -> int:
     # start-up time: the CLI loads only what the chosen subcommand runs
     from .toolcalls import StreamingParser, parse_output
 
-    text = sys.stdin.read()
+    # Model output is what it is: bytes that are not UTF-8 become U+FFFD, never a crash.
+    text = sys.stdin.buffer.read().decode("utf-8", errors="replace")
     if args.stream:
         if args.chunk < 1:
             raise UsageError("--chunk must be at least 1")

@@ -184,3 +184,20 @@ def test_chat_falls_back_to_tiny_offline_only_when_told() -> None:
     assert "SMOL_TOOLS_FALLBACK_TINY is on: using the tiny offline test model" in told.stderr
     default = subprocess.run(args, env=_env(), cwd=ROOT, capture_output=True, text=True)
     assert default.returncode == 1 and "--model tiny" in default.stderr and "Bonjour" not in default.stdout
+
+
+def test_parse_reads_bytes_that_are_not_utf8() -> None:
+    done = subprocess.run([sys.executable, "-m", "smol_tools", "parse"], input=b"Caf\xe9 <tool_call>\n{\"name\": \"x\", "
+                          b"\"arguments\": {}}\n</tool_call>", capture_output=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["content"].startswith("Caf\ufffd") and data["tool_calls"] == [{"name": "x", "arguments": {}}]
+
+
+def test_render_reads_messages_from_stdin_and_refuses_non_utf8() -> None:
+    ok = subprocess.run([sys.executable, "-m", "smol_tools", "render", "--messages", "-"],
+                        input=json.dumps([{"role": "user", "content": "hi"}]).encode(), capture_output=True, cwd=ROOT)
+    assert ok.returncode == 0 and ok.stdout.decode().endswith("<|im_start|>assistant\n<think>\n")
+    bad = subprocess.run([sys.executable, "-m", "smol_tools", "render", "--messages", "-"], input=b'["caf\xe9"]',
+                         capture_output=True, cwd=ROOT)
+    assert bad.returncode == 2 and b"not UTF-8" in bad.stderr and b"Traceback" not in bad.stderr
