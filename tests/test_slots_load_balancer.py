@@ -127,3 +127,36 @@ def test_every_replica_down_is_a_clear_error_and_history_is_kept(cluster) -> Non
     assert "HTTP 502 Bad Gateway" in finished.message and "no replica answering" in finished.message, finished.message
     assert "<html>" not in finished.message
     assert messages == kept  # nothing lost, nothing half-written: the turn can be retried
+
+
+def test_the_app_behind_the_load_balancer(cluster) -> None:
+    """`python app.py` with the llama-server backend pointed at nginx: two visitors' sessions
+    each stick to a replica; with every replica down a turn ends in a clear error and the
+    session's earlier turns are kept. (The tiny model needs its scripted tool schemas in the
+    prompt: an imported session sets them, as a bug-report import would.)"""
+    import json
+
+    from smol_tools.tiny.scripted import scripted_tools
+    from tests.test_app_support import AppProcess, call, client
+
+    replicas, nginx = cluster
+    scripted = json.dumps({"format": "smol-tools-session/1", "messages": [], "tools": scripted_tools(),
+                           "enable_thinking": True})
+    with AppProcess("test_slots_load_balancer_app", SMOL_TOOLS_BACKEND="llama-server",
+                    SMOL_TOOLS_URL=f"http://127.0.0.1:{nginx.port}", SMOL_TOOLS_N_CTX="4096") as app:
+        visitors = [client(app), client(app)]
+        for c in visitors:
+            call(c, "import_session", scripted)
+            call(c, "set_options", True, True, 5)
+            turn = call(c, "send", "Compute 17 * 23, then add 100 to it.")
+            assert [x["result"] for x in turn["calls"]] == ["391", "491"], turn
+            assert turn["answer"] == "17 * 23 = 391, and 391 + 100 = 491."
+        by_session = nginx.replicas_by_session()
+        assert len(by_session) == 2
+        assert all(len(upstreams) == 3 and len(set(upstreams)) == 1 for upstreams in by_session.values())
+        for replica in replicas:
+            replica.stop()
+        failed = call(visitors[0], "send", "What is 2 + 2?")
+        assert failed["finish"]["reason"] == "error" and "HTTP 502 Bad Gateway" in failed["finish"]["message"]
+        history = call(visitors[0], "history")
+        assert len(history) == 2 and history[0]["answer"] == "17 * 23 = 391, and 391 + 100 = 491."
