@@ -49,6 +49,7 @@ def _setup_readline() -> Callable[[], None]:
         import readline  # optional: readline is missing on some platforms (Windows)
     except ImportError:  # e.g. Windows without pyreadline: plain input() still works
         return lambda: None
+    _complete_commands(readline)
     path = history_file()
     if not str(path) or os.environ.get("SMOL_TOOLS_HISTORY") == "":
         return lambda: None
@@ -65,6 +66,23 @@ def _setup_readline() -> Callable[[], None]:
         except OSError:  # a read-only home must not turn leaving into an error
             pass
     return save
+
+
+COMMANDS = ("/help", "/bye", "/clear", "/tools", "/think on", "/think off", "/set", "/save", "/load")
+
+
+def _complete_commands(readline: Any) -> None:
+    """Tab completes the slash commands (a line that starts with "/")."""
+    def complete(text: str, state: int) -> str | None:
+        line = readline.get_line_buffer()
+        if not line.startswith("/"):
+            return None
+        matches = [c[len(line) - len(text):] for c in COMMANDS if c.startswith(line)]
+        return matches[state] if state < len(matches) else None
+
+    readline.set_completer_delims(" ")
+    readline.set_completer(complete)
+    readline.parse_and_bind("tab: complete")
 
 
 def run_repl(session: Any) -> int:

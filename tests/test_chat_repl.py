@@ -41,7 +41,8 @@ def test_repl_commands_history_and_a_tool_turn(tmp_path: Path) -> None:
     child.expect_exact(PROMPT)
     child.sendline("")  # an empty line is ignored: the prompt comes back, the session stays
     child.expect_exact(PROMPT)
-    child.sendline("/help")
+    child.send("/he\t")  # Tab completes the slash commands
+    child.sendline("")
     child.expect_exact("/save FILE")
     child.expect_exact(PROMPT)
     child.sendline("/tools")
