@@ -11,4 +11,5 @@
     examples.py        example prompts for the model card's scenarios
     service.py         all of the above behind one object, used by app.py's events and API
     api.py             the named API endpoints (gradio_client's public contract), on a service
+    page.py            the page's event handlers (app.py holds the layout and wires them)
 """
