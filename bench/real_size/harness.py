@@ -37,7 +37,7 @@ from ..common import ROOT
 from .measure import TreeSampler, tree_rss_cpu
 
 REFERENCE = ROOT / "bench" / "reference" / "real-size.json"
-PARTS = ("convert-plan", "package", "llama-bench", "in-process", "server", "app", "roofline", "session")
+PARTS = ("convert-plan", "package", "quick-build", "llama-bench", "in-process", "server", "app", "roofline", "session")
 MODEL_NAME = "smol-tools-standin"
 SCHEMA = 1
 STEP_LINE = re.compile(r"^\[\s*[\d.]+s\]\s+(\S+)\s+(.*)$")  # progress.Progress.step
@@ -190,6 +190,53 @@ def convert_plan(source: Path) -> dict[str, Any]:
             "token_embd": f"{embedding[1]} {{{embedding[2]}}}" if embedding else None,
             "output_tensor": re.search(r"hf-to-gguf:output\.weight,", log) is not None, "nextn_tensors": log.count(".nextn."),
             "command": "convert_hf_to_gguf.py SOURCE --outtype bf16 --dry-run (via smol_tools.pipeline.convert_entry)"}
+
+
+QUICK_BUILD_CHILD = """
+import sys
+from pathlib import Path
+from smol_tools.pipeline.convert import convert_to_gguf
+from smol_tools.pipeline.llama_quantize import quantize_with_program
+source, folder, name, threads = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+bf16 = folder / f"{name}-bf16.gguf"
+convert_to_gguf(source, bf16, outtype="bf16", declare_pre="qwen35")
+print("STEP convert", bf16.name, flush=True)
+for quant in sys.argv[5:]:
+    out = folder / f"{name}-{quant.lower()}.gguf"
+    quantize_with_program(bf16, out, quant, threads=threads)
+    print("STEP quantize", out.name, flush=True)
+"""
+
+
+def run_quick_build(plan: Plan, source: Path) -> dict[str, Any]:
+    """Only what the runtimes need, when the whole package run does not fit: the pipeline's own
+    conversion to BF16 and llama-quantize for `plan.quants` (no imatrix, no verification, card or
+    memory check), timed and sampled per step like `package`."""
+    out = plan.work / "package"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    cmd = _python("-c", QUICK_BUILD_CHILD, str(source), str(out), MODEL_NAME, str(plan.threads), *plan.quants)
+    started = time.monotonic()
+    process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[tuple[float, str]] = []
+    with TreeSampler(process.pid, folders=[out]) as sampler:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append((time.monotonic() - sampler.started, line.rstrip()))
+        process.wait()
+        sampler.sample()
+    if process.returncode != 0:
+        raise RuntimeError(f"quick build exited {process.returncode}: {[l for _, l in lines[-10:]]}")
+    steps, previous = [], 0.0
+    for at, line in lines:
+        if line.startswith("STEP "):
+            _, step, name = line.split(" ", 2)
+            steps.append({"step": step, "file": name, "size_bytes": (out / name).stat().st_size,
+                          "wall_s": round(at - previous, 2), **sampler.window(previous, at)})
+            previous = at
+    return {"wall_s": round(time.monotonic() - started, 1), "peak_rss_mib": round(sampler.peak_rss / 2**20, 1),
+            "peak_disk_bytes": sampler.peak_disk, "steps": steps,
+            "note": "convert_to_gguf (bf16) + llama-quantize per quant, without imatrix: not the package run"}
 
 
 def quant_file(plan: Plan, quant: str) -> Path:
@@ -389,6 +436,8 @@ def run(plan: Plan) -> dict[str, Any]:
         report["convert_plan"] = results.attempt("convert-plan", lambda: convert_plan(standin.path))
     if "package" in plan.parts:
         report["package"] = results.attempt("package", lambda: run_package(plan, standin.path))
+    elif "quick-build" in plan.parts:
+        report["quick_build"] = results.attempt("quick-build", lambda: run_quick_build(plan, standin.path))
     bandwidth = results.attempt("bandwidth", lambda: measure_bandwidth(plan)) if "roofline" in plan.parts else None
     report["bandwidth"] = bandwidth
     bench_program = None
@@ -447,6 +496,8 @@ def run(plan: Plan) -> dict[str, Any]:
             results.not_measured.append(f"session: {exc}")
     report["machine"]["load_average_at_end"] = list(os.getloadavg())
     for part in PARTS:
+        if part == "quick-build" and "package" in plan.parts:
+            continue  # a stand-in for the package run, not a measurement of its own
         if part not in plan.parts:
             results.not_measured.append(f"{part}: not run (not in --parts)")
     report["not_measured"] = results.not_measured
