@@ -163,3 +163,41 @@ def test_function_local_imports_say_why(module):
             silent.append(f"line {node.lineno}: {ast.unparse(node)}")
     assert not silent, (f"{module}: function-local imports need a reason (optional dependency or start-up time) "
                         "in a comment, or belong at the top:\n  " + "\n  ".join(silent))
+
+
+# DESIGN.md's one-way flow: what each layer must never reach, directly or through others.
+# (templates -> chat_format -> backends -> toolcalls -> agent -> app; the wings pipeline, eval
+# and llamacpp below the app; events.py and llamacpp/ stand on nothing in the package.)
+NEVER_REACHES = {
+    "smol_tools.events": ["smol_tools"],
+    "smol_tools.llamacpp": ["smol_tools"],
+    "smol_tools.toolcalls": ["smol_tools.backends", "smol_tools.agent", "smol_tools.app", "smol_tools.tools",
+                             "smol_tools.eval", "smol_tools.pipeline"],
+    "smol_tools.backends": ["smol_tools.agent", "smol_tools.chat_session", "smol_tools.app", "smol_tools.tools",
+                            "smol_tools.eval", "smol_tools.pipeline"],
+    "smol_tools.agent": ["smol_tools.app", "smol_tools.eval", "smol_tools.pipeline"],
+    "smol_tools.tools": ["smol_tools.agent", "smol_tools.backends", "smol_tools.app"],
+    "smol_tools.eval": ["smol_tools.pipeline", "smol_tools.app"],
+}
+
+
+def _inside(module: str, layer: str) -> bool:
+    return module == layer or module.startswith(layer + ".")
+
+
+@pytest.mark.parametrize("layer", sorted(NEVER_REACHES))
+def test_layers_depend_one_way(layer):
+    graph = import_graph()
+    reached: dict[str, str] = {}  # module -> the layer module it was reached from
+    todo = [m for m in graph if _inside(m, layer)]
+    for start in todo:
+        reached.setdefault(start, start)
+    while todo:
+        module = todo.pop()
+        for target in graph[module]:
+            if target not in reached:
+                reached[target] = reached[module]
+                todo.append(target)
+    wrong = sorted(f"{reached[m]} reaches {m}" for m in reached
+                   if not _inside(m, layer) and any(_inside(m, banned) for banned in NEVER_REACHES[layer]))
+    assert not wrong, f"{layer} must not depend on these:\n  " + "\n  ".join(wrong)
