@@ -81,6 +81,9 @@ class Results:
     data: dict[str, Any] = field(default_factory=dict)
     not_measured: list[str] = field(default_factory=list)
     log: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True)
+    # Called after every part: the results file is rewritten as the run goes, so a run stopped
+    # part-way (hours at the real size) keeps every figure it measured.
+    checkpoint: Callable[[], None] = lambda: None
 
     def attempt(self, what: str, fn: Callable[[], Any]) -> Any:
         began = time.monotonic()
@@ -92,6 +95,7 @@ class Results:
             self.not_measured.append(f"{what}: {type(exc).__name__}: {str(exc)[:400]}")
             value = None
         self.log(f"[real-size] {what}: {time.monotonic() - began:.1f} s")
+        self.checkpoint()
         return value
 
 
@@ -415,6 +419,10 @@ def run(plan: Plan) -> dict[str, Any]:
     from .standin import ensure_standin
 
     results = Results()
+
+    def checkpoint() -> None:  # the figures so far; `in_progress` until the run ends
+        if plan.out:
+            write({**report, "in_progress": True, "not_measured": list(results.not_measured)}, plan.out)
     plan.work.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
         "schema": SCHEMA, "scale": plan.scale,
@@ -425,6 +433,7 @@ def run(plan: Plan) -> dict[str, Any]:
                  "prompt_tokens": plan.prompt_tokens, "gen_tokens": plan.gen_tokens, "parts": plan.parts,
                  "package_quants": plan.package_quants, "imatrix_chunks": plan.imatrix_chunks},
         "config_sources": list(SOURCES)}
+    results.checkpoint = checkpoint
     standin = ensure_standin(plan.scale, log=results.log)
     report["standin"] = {"path": str(standin.path), "n_params": standin.n_params, "size_bytes": standin.size_bytes,
                          "build": standin.build,
@@ -446,6 +455,7 @@ def run(plan: Plan) -> dict[str, Any]:
 
         bench_program = results.attempt("llama-bench build", lambda: ensure_llama_bench(plan.llama_bin, log=results.log))
     runtimes: dict[str, Any] = {}
+    report["runtimes"] = runtimes  # filled in place, so every checkpoint carries what is measured
     for quant in plan.quants if set(plan.parts) & {"llama-bench", "in-process", "server", "app", "roofline"} else ():
         try:
             gguf = quant_file(plan, quant)
@@ -456,6 +466,11 @@ def run(plan: Plan) -> dict[str, Any]:
         report.setdefault("shape_key", shape_key(gguf))  # the card prints this run for models of this shape
         entry: dict[str, Any] = {"file": gguf.name, "size_bytes": gguf.stat().st_size,
                                  "weights_bytes": shape.weights_bytes, "contexts": {}}
+        runtimes[quant] = entry
+        if bandwidth:
+            per_token = weight_bytes_per_token(gguf)
+            roof = bandwidth["gb_per_s"] * 1e9 / per_token
+            entry["roofline"] = {"weight_bytes_per_token": per_token, "roofline_tokens_per_s": round(roof, 3)}
         if bench_program:
             from .llama_bench import run_llama_bench
 
@@ -464,6 +479,7 @@ def run(plan: Plan) -> dict[str, Any]:
                                                                 plan.gen_tokens, plan.bench_repetitions))
         for ctx in plan.contexts:
             row: dict[str, Any] = {"computed_total_mib": round(estimate(shape, ctx).total / 2**20, 1)}
+            entry["contexts"][str(ctx)] = row
             fill = ctx == max(plan.contexts)
             if "in-process" in plan.parts:
                 cmd = _python("-m", "bench.real_size.inprocess_child", str(gguf), "--ctx", str(ctx),
@@ -477,14 +493,8 @@ def run(plan: Plan) -> dict[str, Any]:
                 pp = ((row.get("in_process") or {}).get("pp_tokens_per_s") or 1.0)
                 budget = 10 + 100 / pp + 1.5 * plan.gen_tokens / tg  # then /stop: see run_app
                 row["app"] = results.attempt(f"{quant} @ {ctx} app /send", lambda: run_app(plan, gguf, ctx, budget))
-            entry["contexts"][str(ctx)] = row
-        if bandwidth:
-            per_token = weight_bytes_per_token(gguf)
-            roof = bandwidth["gb_per_s"] * 1e9 / per_token
-            entry["roofline"] = {"weight_bytes_per_token": per_token, "roofline_tokens_per_s": round(roof, 3)}
+            entry["ratios"] = ratios(entry)
         entry["ratios"] = ratios(entry)
-        runtimes[quant] = entry
-    report["runtimes"] = runtimes
     if "session" in plan.parts and plan.quants:
         try:
             gguf = quant_file(plan, plan.quants[0])
