@@ -68,6 +68,13 @@ def build_demo(service: DemoService) -> gr.Blocks:
                     greedy = gr.Checkbox(label="Greedy decoding (reproducible)")
                 max_rounds = gr.Slider(1, config.max_rounds, value=min(20, config.max_rounds), step=1,
                                        label="Max tool rounds per message")  # the operator's ceiling
+                with gr.Row():  # the tool-call policy (docs/strict-calls.md); also /set_options
+                    tool_choice = gr.Dropdown(["auto", "none", "required"], value="auto", allow_custom_value=True,
+                                              label="Tool choice", info="or the name of one tool to force",
+                                              elem_id="st-tool-choice")
+                    parallel = gr.Checkbox(label="Parallel calls", value=True)
+                    strict = gr.Checkbox(label="Strict calls (grammar)")
+                policy_md = gr.Markdown(elem_id="st-policy")
                 new_btn = gr.Button("New session (clear chat, fresh workspace)")
                 with gr.Accordion("Backend", open=False):
                     kind = gr.Radio([(label, k) for k, label in KIND_LABELS.items()], label="Runtime",
@@ -116,7 +123,8 @@ def build_demo(service: DemoService) -> gr.Blocks:
         private: dict[str, Any] = {"api_visibility": "private"}
         light: dict[str, Any] = {**private, "concurrency_limit": None}  # never wait behind the model
         demo.load(page.on_load, None, [banner_md, chatbot, metrics_md, tools, thinking, greedy, max_rounds,
-                                       manual, workspace_json, backend_md], **light)
+                                       manual, workspace_json, backend_md, tool_choice, parallel, strict],
+                **light)
         send_outputs = [chatbot, metrics_md, msg, manual_box, manual_md, workspace_json]
         for trigger in (msg.submit, send_btn.click):
             trigger(page.on_send, [msg], send_outputs, concurrency_id=GENERATE,
@@ -127,6 +135,8 @@ def build_demo(service: DemoService) -> gr.Blocks:
         new_btn.click(page.on_new, None, [chatbot, metrics_md, workspace_json, session_json, download], **light)
         for option in (thinking, greedy, max_rounds):
             option.change(page.on_options, [thinking, greedy, max_rounds], None, **light)
+        for option in (tool_choice, parallel, strict):
+            option.change(page.on_policy, [tool_choice, parallel, strict], [policy_md], **light)
         test_btn.click(page.on_test, [kind, model, quant, url], [backend_md], **light)
         connect_btn.click(page.on_connect, [kind, model, quant, url],
                           [backend_md, banner_md, tools, greedy, metrics_md],

@@ -60,3 +60,33 @@ def test_browser_sees_parsed_calls_and_results(app_server) -> None:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
     assert width >= 1400 and height >= 900 and len(data) > 50_000
+
+
+def test_tool_choice_set_in_the_page_governs_the_next_turn(app_server) -> None:
+    """The Tool choice widget is the session's setting (issue 19 §1): a name that is not one of
+    the session's tools is refused in the page, and "none" makes the next turn call nothing."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(app_server.url)
+            expect(page.locator("#st-banner")).to_contain_text("tiny offline test model", timeout=60_000)
+            choice = page.locator("#st-tool-choice input")
+            choice.fill("no_such_tool")
+            choice.press("Enter")
+            expect(page.locator("#st-policy")).to_contain_text("Not applied", timeout=30_000)
+            choice.fill("none")
+            choice.press("Enter")
+            expect(page.locator("#st-policy")).not_to_contain_text("Not applied", timeout=30_000)
+            page.wait_for_timeout(1000)  # the change event is applied before the message is sent
+            page.locator("#st-msg textarea").fill("What is the weather in Paris?")
+            page.locator("#st-send").click()
+            expect(page.locator("#st-metrics")).to_contain_text("1.1", timeout=60_000)
+            page.wait_for_timeout(2000)
+            chat = page.locator("#st-chat")
+            expect(chat.locator(".st-calls .st-call")).to_have_count(0)
+            expect(chat).not_to_contain_text("<tool_call>")
+        finally:
+            browser.close()

@@ -57,7 +57,16 @@ class PageEvents:
         s = self.session(request)
         return (self.banner(s), render_history(s.turns), self.metrics(s), s.chat.enabled_tools or [],
                 s.chat.config.enable_thinking, s.greedy, s.chat.config.max_rounds, s.manual_mode,
-                s.workspace_view(), self.backend_panel(s))
+                s.workspace_view(), self.backend_panel(s), *self.policy(s))
+
+    @staticmethod
+    def policy(s) -> tuple[str, bool, bool]:
+        """The session's tool-call policy as the three widgets show it."""
+        config = s.chat.config
+        choice = config.tool_choice
+        if isinstance(choice, dict):  # OpenAI's {"type": "function", "function": {"name": ...}}
+            choice = (choice.get("function") or {}).get("name") or "auto"
+        return str(choice), bool(config.parallel_tool_calls), bool(config.strict)
 
     def on_send(self, text: str, request: gr.Request):
         s = self.session(request)
@@ -94,6 +103,18 @@ class PageEvents:
 
     def on_options(self, think: bool, greedy_on: bool, rounds: float, request: gr.Request) -> None:
         self.session(request).set_options(thinking=think, greedy=greedy_on, max_rounds=int(rounds))
+
+    def on_policy(self, choice: str, parallel_on: bool, strict_on: bool, request: gr.Request) -> str:
+        """Tool choice (auto / none / required / one tool's name), parallel calls, strict calls."""
+        choice = (choice or "auto").strip()
+        if choice not in ("auto", "none", "required"):  # a tool's name: OpenAI's named form
+            choice = {"type": "function", "function": {"name": choice}}
+        try:
+            self.session(request).set_options(tool_choice=choice, parallel_tool_calls=bool(parallel_on),
+                                              strict=bool(strict_on))
+        except ValueError as exc:  # e.g. a name that is not one of this session's tools
+            return f"✗ Not applied: {exc}"
+        return ""
 
     def on_test(self, kind_v: str, model_v: str, quant_v: str, url_v: str) -> str:
         result = self.service.test_connection(kind_v, model_v, quant_v, url_v)
