@@ -213,6 +213,10 @@ def test_set_options_takes_real_types_and_applies_all_or_nothing(local_app) -> N
     event, status = raw_call(local_app, "set_options", False, True, 5, *POLICY, session_hash=session)
     assert event == "complete" and status["thinking"] is False and status["max_rounds"] == 5
     assert raw_call(local_app, "set_options", True, True, 500, *POLICY, session_hash=session)[0] == "error"
+    # The tool-call policy is part of the session's status (what the page's widgets show).
+    event, status = raw_call(local_app, "set_options", False, True, 5, "none", False, True, session_hash=session)
+    assert event == "complete"
+    assert (status["tool_choice"], status["parallel_tool_calls"], status["strict"]) == ("none", False, True)
 
 
 def test_custom_tool_names_are_whole_names(local_app) -> None:

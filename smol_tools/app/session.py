@@ -389,6 +389,8 @@ class AppSession:
                 "custom_tools": [t["function"]["name"] for t in self.chat.custom_tools],
                 "manual_mode": self.manual_mode, "thinking": self.chat.config.enable_thinking,
                 "greedy": self.greedy, "max_rounds": self.chat.config.max_rounds,
+                "tool_choice": self.chat.config.tool_choice,
+                "parallel_tool_calls": self.chat.config.parallel_tool_calls, "strict": self.chat.config.strict,
                 "turns": len(self.turns), "busy": self.busy,
                 "waiting_for": self.waiting_for()}
 
