@@ -246,7 +246,9 @@ def test_llama_log_parsing() -> None:
            "load_tensors:   CPU_REPACK model buffer size =     1.18 MiB\n"
            "llama_kv_cache: size =    2.00 MiB (  4096 cells,   1 layers,  1/1 seqs), K (f16): 1.00 MiB\n"
            "llama_memory_recurrent: size =    0.21 MiB (     1 cells,   4 layers,  1 seqs  0 rs_seq)\n")
-    assert parse_llama_log(log) == {"weights": 1.79, "kv_cache": 2.0, "recurrent": 0.21}
+    # Each sum also says how many rounded figures it added up (the memory check's tolerance).
+    assert parse_llama_log(log) == {"weights": 1.79, "kv_cache": 2.0, "recurrent": 0.21,
+                                    "weights_figures": 2, "kv_cache_figures": 1, "recurrent_figures": 1}
 
 
 # ---- plan, calibration, card, summary, CLI ----------------------------------------------------
