@@ -30,6 +30,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from .safe_text import bound_text, clean_text
+from .schema_regex import schema_shape_problems
 from .tools import ToolRegistry
 from .tools.base import Tool, ToolError, ToolResult, ToolSession
 
@@ -296,6 +297,15 @@ def _make_tool(connection: McpConnection, mcp_tool: Any, prefix: str, taken: set
     schema.setdefault("type", "object")
     if schema.get("type") != "object":
         return None, f"{prefix}: {original}: the input schema is not an object schema"
+    # An MCP server is outside code, like a visitor: its schema passes the visitor gate first
+    # (depth, then patterns RE2 can run; check_schema recurses, so depth comes before it).
+    # A tool with a pattern RE2 cannot run is refused, not kept with that pattern dropped or
+    # on Python's `re`: dropping it would silently loosen the server's contract, and `re`
+    # could backtrack for seconds holding the GIL (every session stalls). The patterns that
+    # pass run on RE2 wherever a call is validated (the agent, the registry).
+    shape = schema_shape_problems(schema, where="input schema")
+    if shape:
+        return None, f"{prefix}: {original}: refused: {bound_text('; '.join(shape), 300)}"
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:

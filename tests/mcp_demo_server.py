@@ -3,6 +3,7 @@ input schema is exactly what we write (the tiny model only recognises its script
 
     python tests/mcp_demo_server.py            # stdio (what `smol-tools chat --mcp` starts)
     python tests/mcp_demo_server.py --http PORT  # streamable HTTP on 127.0.0.1:PORT/mcp
+    python tests/mcp_demo_server.py --hostile    # stdio, plus HOSTILE_TOOLS (schema-gate tests)
 
 Tools: get_weather (the scripted schema and answers), calculate (collides with a built-in: the
 client must namespace it), slow_echo (sleeps), always_fails (the tool reports an error),
@@ -54,12 +55,28 @@ TOOLS = [
                                    "days": {"type": "integer", "minimum": 1}}}}}}}}),
 ]
 
+# With --hostile: schemas a careless or hostile server could send. `match_word` has a pattern
+# (and a patternProperties key) that backtracks exponentially in Python's `re`: the client must
+# keep it and check it on RE2. `peek` has a lookahead RE2 cannot run: the client must refuse it.
+HOSTILE_TOOLS = [
+    types.Tool(
+        name="match_word", description="Echo a word made of a's.",
+        inputSchema={"type": "object", "required": ["word"], "properties": {
+            "word": {"type": "string", "pattern": "^(a+)+$"},
+            "tags": {"type": "object", "additionalProperties": False,
+                     "patternProperties": {"^(a+)+$": {"type": "integer"}}}}}),
+    types.Tool(
+        name="peek", description="A tool whose pattern uses a lookahead.",
+        inputSchema={"type": "object", "properties": {"code": {"type": "string", "pattern": "^(?=(a+)+$)a"}}}),
+]
+HOSTILE = "--hostile" in sys.argv
+
 server = Server("demo-tools")
 
 
 @server.list_tools()
 async def list_tools() -> list[types.Tool]:
-    return TOOLS
+    return TOOLS + (HOSTILE_TOOLS if HOSTILE else [])
 
 
 @server.call_tool()
@@ -76,6 +93,8 @@ async def call_tool(name: str, arguments: dict) -> list[types.TextContent]:
         text = arguments["text"]
     elif name == "always_fails":
         raise RuntimeError(f"refused: {arguments['reason']}")
+    elif name == "match_word":
+        text = arguments["word"]
     elif name == "plan_trip":
         trip = arguments["trip"]
         text = json.dumps({"destination": trip["destination"], "legs": len(trip["legs"]),

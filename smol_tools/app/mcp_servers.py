@@ -5,7 +5,8 @@ Gating is the same as the dangerous built-ins, because it is the same danger: a 
 server reach the network (needs SMOL_TOOLS_ALLOW_NETWORK, and on a public instance private
 addresses are refused as for http_request), a command runs code on this server, unsandboxed
 (needs SMOL_TOOLS_ALLOW_CODE). And the field as a whole is off on a public instance unless the
-operator sets SMOL_TOOLS_ALLOW_MCP_SERVERS=1.
+operator sets SMOL_TOOLS_ALLOW_MCP_SERVERS=1. A server's tool schemas pass the visitor schema gate
+(smol_tools/mcp_tools.py); the tools it refuses are listed, with why, next to those connected.
 """
 
 # No `from __future__ import annotations`: gr.api reads real type hints.
@@ -106,6 +107,13 @@ def attach_mcp_servers(session: Any, servers: list[McpServerSpec | str]) -> list
     return list(box.skipped) if box is not None and box.skipped and not new_tools else []
 
 
+def skipped_tools(session: Any) -> list[str]:
+    """The connected servers' tools left out, each with why (a schema the gate refused, a bad
+    name, over the per-server limit): shown next to the tools that did connect."""
+    box = getattr(session, "mcp_toolbox", None)
+    return list(box.skipped) if box is not None else []
+
+
 def tool_labels(session: Any) -> list[tuple[str, str]]:
     """The Tools panel's checkbox choices: the built-ins' labels, then the MCP tools'."""
     builtin = tool_choices(ToolRegistry(ALL_TOOLS))
@@ -130,7 +138,8 @@ def build_panel(service: Any, tools_box: Any) -> None:
         session = service.session(request.session_hash)
         problems = set_mcp_servers(session, text or "")
         note = ("✗ **Not connected:**\n" + "\n".join(f"- {p}" for p in problems)) if problems else (
-            f"✓ MCP tools: {', '.join(getattr(session.mcp_toolbox, 'names', lambda: [])()) or 'none'}")
+            f"✓ MCP tools: {', '.join(getattr(session.mcp_toolbox, 'names', lambda: [])()) or 'none'}"
+            + "".join(f"\n- left out: {s}" for s in skipped_tools(session)))
         return note, gr.update(choices=tool_labels(session), value=session.chat.enabled_tools or [])
 
     # Connecting starts processes or opens connections: never wait behind the model, no API name.
@@ -143,7 +152,8 @@ def build_panel(service: Any, tools_box: Any) -> None:
         problems = set_mcp_servers(session, servers)
         box = getattr(session, "mcp_toolbox", None)
         return json.dumps({"ok": not problems, "problems": problems,
-                           "tools": [{"name": n, "origin": box.origin[n]} for n in box.names()] if box else []},
+                           "tools": [{"name": n, "origin": box.origin[n]} for n in box.names()] if box else [],
+                           "skipped": skipped_tools(session)},
                           ensure_ascii=False)
 
     set_mcp_servers_api.__name__ = "set_mcp_servers"

@@ -10,6 +10,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from ..safe_text import bound_text
+from ..schema_regex import GuardedValidator, bounded_validator
 from .base import Tool, ToolError, ToolResult, ToolSession, error_result, shorten
 
 log = logging.getLogger(__name__)
@@ -24,13 +25,15 @@ def _argument_error_message(error) -> str:
 class ToolRegistry:
     def __init__(self, tools: Iterable[Tool]) -> None:
         self._tools: dict[str, Tool] = {}
-        self._validators: dict[str, Draft202012Validator] = {}
+        # `pattern` & co. on RE2 (linear time): an MCP server's schema is outside code, and a
+        # backtracking `re` here would hold the GIL for seconds on one call.
+        self._validators: dict[str, GuardedValidator] = {}
         for tool in tools:
             if tool.name in self._tools:
                 raise ValueError(f"duplicate tool name: {tool.name}")
             Draft202012Validator.check_schema(tool.parameters)
             self._tools[tool.name] = tool
-            self._validators[tool.name] = Draft202012Validator(tool.parameters)
+            self._validators[tool.name] = bounded_validator(tool.parameters)
 
     def names(self) -> list[str]:
         return list(self._tools)
