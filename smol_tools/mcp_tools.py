@@ -41,6 +41,7 @@ _NAME_OK = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_DESCRIPTION_CHARS = 1_000  # a server's description goes into every prompt: keep it bounded
 MAX_TOOLS_PER_SERVER = 64
 CONNECT_TIMEOUT_S = 30.0
+INSTALL_HINT = "pip install 'smol-tools[mcp]'"  # pyproject.toml's extra (the mcp SDK)
 
 
 class McpError(RuntimeError):
@@ -241,9 +242,9 @@ class McpToolbox:
         specs = [s if isinstance(s, McpServerSpec) else McpServerSpec.parse(s) for s in servers]
         if specs:
             try:
-                import mcp  # noqa: F401 - a dependency of the app (requirements.txt), not of the wheel
+                import mcp  # noqa: F401 - the wheel's optional extra `mcp` (pyproject.toml)
             except ImportError:
-                raise McpError("MCP servers need the mcp package: pip install 'mcp>=1.21,<2'") from None
+                raise McpError(f"MCP servers need the mcp package: {INSTALL_HINT}") from None
         box = cls()
         try:
             for spec in specs:

@@ -83,3 +83,20 @@ def test_the_app_lists_the_refused_tool_with_why(box) -> None:
     [listed] = skipped_tools(SimpleNamespace(mcp_toolbox=box))
     assert "peek" in listed and "lookahead" in listed
     assert skipped_tools(SimpleNamespace(mcp_toolbox=None)) == []
+
+
+def test_without_the_sdk_the_error_names_the_extra(monkeypatch) -> None:
+    """The wheel's `mcp` extra (pyproject.toml) is what the message tells a user to install."""
+    import tomllib
+
+    from smol_tools.mcp_tools import McpError
+
+    monkeypatch.setitem(sys.modules, "mcp", None)  # `import mcp` raises ImportError
+    with pytest.raises(McpError, match=r"pip install 'smol-tools\[mcp\]'"):
+        McpToolbox.connect([HOSTILE])
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert pyproject["project"]["optional-dependencies"]["mcp"] == ["mcp>=1.30,<2"]
+    pinned = [line.split("#")[0].strip() for line in (Path(__file__).parent.parent / "requirements.txt")
+              .read_text().splitlines() if line.startswith("mcp==")]
+    [version] = [tuple(int(part) for part in pin.removeprefix("mcp==").split(".")[:2]) for pin in pinned]
+    assert (1, 30) <= version < (2, 0)  # the pin CI tests sits inside the extra's range

@@ -94,6 +94,7 @@ def test_the_wheel_carries_the_package_data(installed) -> None:
     assert not any(n.startswith("tests/") for n in names)
     metadata = next(zipfile.Path(installed["wheel"], n) for n in names if n.endswith(".dist-info/METADATA")).read_text()
     assert 'Requires-Dist: llama-cpp-python>=0.3.17; extra == "llama"' in metadata  # pip install smol-tools[llama]
+    assert 'Requires-Dist: mcp<2,>=1.30; extra == "mcp"' in metadata  # pip install smol-tools[mcp]
 
 
 def test_the_installed_package_is_the_wheel_not_the_checkout(installed) -> None:
