@@ -218,13 +218,20 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from .gguf_doctor import diagnose  # start-up time: the CLI loads only what the chosen subcommand runs
     from .gguf_header import GGUFHeaderError  # start-up time: the CLI loads only what the chosen subcommand runs
 
-    path = _gguf_input(args.gguf)
-    # A Hub file is named as the user typed it in the fix line, not by its cache path.
-    target = str(path) if Path(args.gguf).expanduser().is_file() else args.gguf
+    from .cli_chat import model_error  # start-up time: the CLI loads only what the chosen subcommand runs
+    from .gguf_remote import header_for  # start-up time: the CLI loads only what the chosen subcommand runs
+    from .model_source import ModelSourceError  # start-up time: the CLI loads only what the chosen subcommand runs
+
     try:
-        report = diagnose(path, fix_target=target)
+        # A Hub spec: only the header's bytes are fetched (range requests), unless --download or cached.
+        source = header_for(args.gguf, download=args.download)
+        report = diagnose(source.path, header=source.header, fix_target=source.fix_target)
+    except ModelSourceError as exc:
+        raise model_error(exc, hint="") from None
     except GGUFHeaderError as exc:
         raise UsageError(str(exc)) from None
+    if source.remote:
+        print(source.describe_fetch(), file=sys.stderr)
     if args.json:
         json.dump(report.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
@@ -330,8 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="will this GGUF do correct tool calling as it is? (header only)")
     doctor.add_argument("gguf", metavar="FILE.gguf|owner/repo:QUANT",
-                        help="a local GGUF, or a Hub repo and quant (downloaded once, cached)")
+                        help="a local GGUF, or a Hub repo and quant (only its header is fetched)")
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    doctor.add_argument("--download", action="store_true",
+                        help="a Hub spec: download the whole file (cached) instead of reading its header remotely")
     doctor.set_defaults(func=cmd_doctor)
 
     retemplate = sub.add_parser("retemplate", help="give a GGUF our chat template, stop ids and sampling "

@@ -6,7 +6,12 @@ machine, before a single question is answered. `doctor` must answer in well unde
 so this module walks the header once with `struct` over a memory map: scalars and the token
 list are decoded, other arrays are skipped (their span is kept), and every key/value record
 and the tensor-info block keep their byte spans so `retemplate` can copy them verbatim.
-The value types and constants are gguf's own (`gguf.GGUFValueType`, `GGML_QUANT_SIZES`)."""
+The value types and constants are gguf's own (`gguf.GGUFValueType`, `GGML_QUANT_SIZES`).
+
+`read_header_bytes` walks the same way over the first bytes of a file fetched from elsewhere
+(`gguf_remote` reads a Hub file's header with HTTP range requests): it is told the real file size
+separately, so the checks against the file's end still hold, and it says when the bytes it has
+end before the header does (`GGUFHeaderIncomplete`), so the caller can fetch more."""
 
 from __future__ import annotations
 
@@ -27,6 +32,10 @@ _STRING, _ARRAY = 8, 9
 
 class GGUFHeaderError(ValueError):
     """The file is not a GGUF we can read (wrong magic, unsupported version, truncated)."""
+
+
+class GGUFHeaderIncomplete(GGUFHeaderError):
+    """`read_header_bytes` was given fewer bytes than the header takes: fetch more and retry."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +114,7 @@ class GGUFHeader:
 
 
 class _Cursor:
-    def __init__(self, buf: mmap.mmap, byte_order: str, pos: int) -> None:
+    def __init__(self, buf: mmap.mmap | bytes, byte_order: str, pos: int) -> None:
         self.buf, self.order, self.pos = buf, byte_order, pos
 
     def scalar(self, fmt: str) -> Any:
@@ -162,7 +171,7 @@ class _Cursor:
         return SkippedArray(item_type, count)
 
 
-def _byte_order(buf: mmap.mmap, path: Path) -> tuple[str, int]:
+def _byte_order(buf: mmap.mmap | bytes, path: Path) -> tuple[str, int]:
     if buf[:4] != b"GGUF":
         raise GGUFHeaderError(f"{path} is not a GGUF file (it does not start with the GGUF magic)")
     version, = struct.unpack_from("<I", buf, 4)
@@ -194,7 +203,28 @@ def read_header(path: Path) -> GGUFHeader:
                 raise GGUFHeaderError(f"{path} is truncated or corrupt: its header ends early ({exc})") from exc
 
 
-def _walk(buf: mmap.mmap, path: Path, order: str, version: int, size: int) -> GGUFHeader:
+def read_header_bytes(buf: bytes, path: Path, file_size: int) -> GGUFHeader:
+    """The header of a `file_size`-byte GGUF of which `buf` holds the first bytes (`path` only
+    names it). GGUFHeaderIncomplete when `buf` ends before the tensor infos do and the file
+    goes on; GGUFHeaderError when the file itself is not a GGUF we can read."""
+    path = Path(path)
+    if len(buf) > file_size:
+        raise ValueError(f"{len(buf)} bytes given for a {file_size}-byte file")
+    partial = len(buf) < file_size
+    if file_size < 24:
+        raise GGUFHeaderError(f"{path} is not a GGUF file ({file_size} bytes)")
+    if len(buf) < 24:
+        raise GGUFHeaderIncomplete(f"{path}: {len(buf)} bytes are too few to start a GGUF header")
+    order, version = _byte_order(buf, path)
+    try:
+        return _walk(buf, path, order, version, file_size)
+    except (struct.error, IndexError) as exc:
+        if partial:
+            raise GGUFHeaderIncomplete(f"{path}: the header goes on past the {len(buf)} bytes read") from exc
+        raise GGUFHeaderError(f"{path} is truncated or corrupt: its header ends early ({exc})") from exc
+
+
+def _walk(buf: mmap.mmap | bytes, path: Path, order: str, version: int, size: int) -> GGUFHeader:
     cursor = _Cursor(buf, order, 8)
     n_tensors, n_kv = cursor.scalar("Q"), cursor.scalar("Q")
     kv_start = cursor.pos
@@ -213,6 +243,8 @@ def _walk(buf: mmap.mmap, path: Path, order: str, version: int, size: int) -> GG
         shape = tuple(cursor.scalar("Q") for _ in range(n_dims))
         tensors.append(TensorInfo(name, shape, cursor.scalar("I"), cursor.scalar("Q")))
     tensor_info_end = cursor.pos
+    if tensor_info_end > len(buf):  # skipped arrays move the cursor without reading
+        raise struct.error("the header runs past the end of the bytes read")
     alignment_record = records.get("general.alignment")
     alignment = int(alignment_record.value) if alignment_record is not None else 32
     if alignment <= 0 or alignment & (alignment - 1):

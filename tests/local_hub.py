@@ -100,16 +100,20 @@ class LocalHub:
 
             def _file(self, sha: str, name: str, body: bool) -> None:
                 data = hub.files[name]
-                start = 0
+                start, end, last = 0, len(data), ""  # end: exclusive
                 wanted = self.headers.get("Range")
-                if body and wanted and wanted.startswith("bytes=") and wanted.endswith("-"):
-                    start = int(wanted[len("bytes="):-1])
-                self.send_response(206 if start else 200)
+                if body and wanted and wanted.startswith("bytes="):
+                    # "bytes=N-" (a resumed download) or "bytes=N-M" (a header read), as the Hub serves them
+                    first, _, last = wanted[len("bytes="):].partition("-")
+                    start = int(first)
+                    end = min(int(last) + 1, len(data)) if last else end
+                ranged = start > 0 or bool(last)
+                self.send_response(206 if ranged else 200)
                 self.send_header("X-Repo-Commit", sha)
                 self.send_header("ETag", f'"{hub._etag(name)}"')
-                self.send_header("Content-Length", str(len(data) - start))
-                if start:
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.send_header("Content-Length", str(end - start))
+                if ranged:
+                    self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
                 self.end_headers()
                 if not body:
                     return
@@ -120,7 +124,7 @@ class LocalHub:
                     hub.stalled.set()
                     hub._release.wait(600)
                     start = stall[1]
-                self.wfile.write(data[start:])
+                self.wfile.write(data[start:end])
 
             def _json(self, payload: Any, status: int = 200) -> None:
                 data = json.dumps(payload).encode()
