@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from ..compat import runs_on_markdown
 from .artifacts import FileReport
 from .modelfile import HUB_OLLAMA_FILES, OLLAMA_MODEL, OLLAMA_REQUIRES
 from .progress import human_size
@@ -147,6 +148,13 @@ def render_card(ci: CardInput) -> str:
         sections += ["", f"`{ci.imatrix_file}` is the importance matrix used for the types marked "
                          f"(imatrix). {ci.imatrix_note}".rstrip()]
     sections += [
+        "",
+        "## Runs on",
+        "",
+        "The oldest versions that load this architecture (`qwen35`); older ones stop at "
+        "\"unknown model architecture\":",
+        "",
+        runs_on_markdown(),
         "",
         "## Usage",
         "",

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..chat_format import TEMPLATES_DIR, FormatParams, load_params
+from ..compat import OLLAMA
 from ..model_source import PUBLISHED_HOME, quant_of
 from .atomic import atomic_output
 from .quantize import hub_file_name
@@ -37,7 +38,7 @@ OLLAMA_MODEL = "smol-tools"  # the name the recipes create (the app's Ollama def
 # full_attention_interval and defaults ssm.v_head_reordered to true for qwen35, the order
 # llama.cpp's converter writes. Ollama records REQUIRES (`ollama show`) but, as of its source
 # today, does not refuse to run a model on an older server.
-OLLAMA_REQUIRES = "0.17.5"
+OLLAMA_REQUIRES = OLLAMA  # smol_tools/compat.py: the one table of runtime floors
 LICENSE_TEXT = ("Apache License 2.0 (as the Qwen3.5 base model). "
                 "Full text: https://www.apache.org/licenses/LICENSE-2.0")
 HUB_OLLAMA_FILES = ("template", "params")  # what hub_ollama_files() writes, in that order
