@@ -113,8 +113,10 @@ def test_a_quant_the_repo_lacks_is_refused_with_the_list(built, tmp_path) -> Non
 
 
 def test_doctor_and_retemplate_take_a_hub_spec(built, tmp_path, capsys) -> None:
-    """`smol-tools doctor owner/repo:QUANT` diagnoses the published file (downloaded once, via
-    the resolver); its fix line names the spec as typed and writes to the current folder."""
+    """`smol-tools doctor owner/repo:QUANT` diagnoses the published file (the resolver picks it;
+    doctor asks for its header's bytes only, which this stand-in answers with the whole file:
+    tests/test_doctor_remote.py checks the range reads); its fix line names the spec as typed
+    and writes to the current folder."""
     import json
 
     from smol_tools.cli import main
