@@ -17,18 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from smol_tools.chat_format import load_params, load_template, render_prompt
+from smol_tools.chat_format import load_params, load_template
 from smol_tools.cli import main
 from smol_tools.gguf_doctor import diagnose
 from smol_tools.gguf_header import read_header
 from tests.conftest import render_corpus
+from tests.fixtures.server_render import SERVER_INPUT_LIMITS, ours_render, server_render
 
 STOCK_TEMPLATE = Path(__file__).parent / "fixtures" / "templates" / "Qwen3.5-4B.jinja"
 CHATML_TEMPLATE = Path(__file__).parent / "fixtures" / "templates" / "chatml.jinja"
 FOREIGN = ("qwen35_stock", "chatml", "no_template")
-# Input shapes llama-server's message parser refuses or does not alias (test_render_parity.py
-# asserts each of them explicitly); they say nothing about the embedded template.
-SERVER_INPUT_LIMITS = {"unwrapped_call_objects", "reasoning_field_thinking_alias"}
 
 
 def _rewrite(source: Path, target: Path, template: str | None) -> Path:
@@ -117,8 +115,7 @@ def test_doctor_names_the_stock_templates_failures_and_first_bytes(variants, cap
     rendered = [d for d in differences if d["error"] is None]
     assert rendered and all(d["offset"] is not None for d in rendered)
     case = next(c for c in render_corpus() if c["id"] == rendered[0]["case_id"])
-    ours = render_prompt(case["messages"], case["tools"], add_generation_prompt=case["add_generation_prompt"],
-                         enable_thinking=case["enable_thinking"]).encode()
+    ours = ours_render(case).encode()
     assert ours[rendered[0]["offset"]:].decode(errors="replace").startswith(rendered[0]["ours"])
     _, chatml = _doctor_json(capsys, variants["chatml"])
     first = chatml["template"]["differences"][0]
@@ -312,14 +309,6 @@ def test_header_reader_agrees_with_gguf(variants) -> None:
 
 # ---- the fixed files in a real llama-server --------------------------------------------------------
 
-def _server_render(server, case: dict) -> str:
-    payload = {"messages": case["messages"], "add_generation_prompt": case["add_generation_prompt"],
-               "chat_template_kwargs": {"enable_thinking": case["enable_thinking"]}}
-    if case["tools"]:
-        payload["tools"] = case["tools"]
-    return server.post("/apply-template", payload)["prompt"]
-
-
 def _arguments(call: dict) -> dict:
     arguments = call["function"]["arguments"]  # the OpenAI wire form is a JSON string
     return json.loads(arguments) if isinstance(arguments, str) else arguments
@@ -341,9 +330,7 @@ def test_retemplated_stock_file_renders_and_calls_tools_in_llama_server(fixed) -
     with LlamaServer(fixed["qwen35_stock"], ctx_size=2048, threads=1,
                      extra_args=["--no-prefill-assistant"]) as server:
         for case in cases:
-            assert _server_render(server, case) == render_prompt(
-                case["messages"], case["tools"], add_generation_prompt=case["add_generation_prompt"],
-                enable_thinking=case["enable_thinking"]), case["id"]
+            assert server_render(server, case) == ours_render(case), case["id"]
         for turn in turns:
             reply = server.post("/v1/chat/completions", {
                 "messages": turn.history, "tools": tools, "temperature": 0, "max_tokens": 256,

@@ -7,50 +7,36 @@ from __future__ import annotations
 
 import pytest
 
-from smol_tools.chat_format import load_template, render_prompt
+from smol_tools.chat_format import load_template
 from smol_tools.llamacpp.server import LlamaServerError
 from tests.conftest import render_corpus
+from tests.fixtures.server_render import SERVER_INPUT_LIMITS, ours_render, server_render
 
 CASES = render_corpus()
-# Input shapes llama-server's OpenAI message parser does not accept or does not alias; each is
-# asserted explicitly below rather than skipped.
-SERVER_INPUT_LIMITS = {"unwrapped_call_objects", "reasoning_field_thinking_alias"}
+# SERVER_INPUT_LIMITS: input shapes llama-server's message parser refuses or does not alias; each
+# is asserted explicitly below rather than skipped.
 # llama-cpp-python passes messages as given: it does not copy `thinking` into
 # `reasoning_content` the way transformers does.
 LLAMA_CPP_PYTHON_INPUT_LIMITS = {"reasoning_field_thinking_alias"}
 
 
-def _ours(case: dict) -> str:
-    return render_prompt(case["messages"], case["tools"],
-                         add_generation_prompt=case["add_generation_prompt"],
-                         enable_thinking=case["enable_thinking"])
-
-
-def _server_render(server, case: dict) -> str:
-    payload = {"messages": case["messages"], "add_generation_prompt": case["add_generation_prompt"],
-               "chat_template_kwargs": {"enable_thinking": case["enable_thinking"]}}
-    if case["tools"]:
-        payload["tools"] = case["tools"]
-    return server.post("/apply-template", payload)["prompt"]
-
-
 @pytest.mark.parametrize("case", [c for c in CASES if c["id"] not in SERVER_INPUT_LIMITS],
                          ids=lambda c: c["id"])
 def test_llama_server_renders_identically(tiny_llama_server, case: dict) -> None:
-    assert _server_render(tiny_llama_server, case) == _ours(case)
+    assert server_render(tiny_llama_server, case) == ours_render(case)
 
 
 def test_llama_server_input_limits_are_what_we_document(tiny_llama_server) -> None:
     by_id = {c["id"]: c for c in CASES}
     # Tool calls without the OpenAI {"type": "function", "function": ...} wrapper are refused.
     with pytest.raises(LlamaServerError, match="Missing tool call type"):
-        _server_render(tiny_llama_server, by_id["unwrapped_call_objects"])
+        server_render(tiny_llama_server, by_id["unwrapped_call_objects"])
     # `thinking` is not read as reasoning: the kept think block renders empty.
     case = by_id["reasoning_field_thinking_alias"]
-    assert "<think>\n\n</think>\n\nHello" in _server_render(tiny_llama_server, case)
+    assert "<think>\n\n</think>\n\nHello" in server_render(tiny_llama_server, case)
     renamed = {**case, "messages": [
         {k if k != "thinking" else "reasoning_content": v for k, v in m.items()} for m in case["messages"]]}
-    assert _server_render(tiny_llama_server, renamed) == _ours(case)
+    assert server_render(tiny_llama_server, renamed) == ours_render(case)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +61,7 @@ def _llama_cpp_python_render(template: str, case: dict) -> str:
 @pytest.mark.parametrize("case", [c for c in CASES if c["id"] not in LLAMA_CPP_PYTHON_INPUT_LIMITS],
                          ids=lambda c: c["id"])
 def test_llama_cpp_python_formatter_renders_identically(embedded_template: str, case: dict) -> None:
-    assert _llama_cpp_python_render(embedded_template, case) == _ours(case)
+    assert _llama_cpp_python_render(embedded_template, case) == ours_render(case)
 
 
 def test_llama_cpp_python_does_not_alias_thinking(embedded_template: str) -> None:
