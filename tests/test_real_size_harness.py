@@ -179,7 +179,8 @@ def test_committed_reference_renders():
         assert {m.split(":")[0] for m in results["not_measured"]} >= {"package", "in-process", "session"}
         return
     assert results["shape_key"].startswith("qwen35 layers=32 ")
-    assert measured_markdown(results).count("\n") >= 3
+    rows = sum(len(entry.get("contexts") or {}) for entry in results["runtimes"].values())
+    assert (measured_markdown(results).count("\n") >= 3) if rows else measured_markdown(results) == ""
 
 
 def test_memory_check_allows_the_rounding_of_each_summed_buffer():

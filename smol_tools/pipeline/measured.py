@@ -70,6 +70,8 @@ def measured_markdown(results: dict[str, Any]) -> str:
                 f"{_num(ip.get('pp_tokens_per_s'))} / {_num(ip.get('tg_tokens_per_s'), 2)}",
                 f"{_num(srv.get('pp_tokens_per_s'))} / {_num(srv.get('tg_tokens_per_s'), 2)}",
                 _num(app.get("tg_tokens_per_s"), 2), _num(roof, 2)]) + " |")
+    if len(lines) == 2:  # no quant reached a measured context: nothing to print
+        return ""
     plan = results.get("plan") or {}
     cpu = machine.get("cpu") or "unknown CPU"
     lines += ["", f"Measured {str(results.get('date', ''))[:10]} on {cpu} ({machine.get('cores')} cores, "
