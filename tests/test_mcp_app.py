@@ -1,12 +1,14 @@
 """MCP servers in the app's Tools panel, through `python app.py` and gradio_client: the field's
 gates (off on a public instance unless allowed; a command needs code execution, a URL needs
 network access), a real MCP server's tools joining the session's registry (namespaced on
-collision) and the tools checkboxes, and a scripted turn after they are gone."""
+collision) and the tools checkboxes, and a scripted turn after they are gone; and a turn whose calls reach the MCP server's tools."""
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
+from typing import Any
 
 import pytest
 
@@ -15,7 +17,7 @@ from smol_tools.app.mcp_servers import OFF, gate_problems
 from smol_tools.mcp_tools import McpServerSpec
 from smol_tools.tools import ToolSettings
 from tests.mcp_demo_server import HttpDemoServer
-from tests.test_app_support import AppProcess, call, client
+from tests.test_app_support import AppProcess, FakeOpenAI, call, client
 
 pytestmark = pytest.mark.slow
 STDIO = f"{shlex.quote(sys.executable)} tests/mcp_demo_server.py"
@@ -63,3 +65,49 @@ def test_mcp_servers_through_the_app(tiny_gguf_q8_0) -> None:
         assert call(c, "set_tools", scripted + ["plan_trip"], "", False)["ok"]
         assert call(c, "set_mcp_servers", "")["ok"]
         assert not call(c, "set_tools", ["plan_trip"], "", False)["ok"]
+
+
+class _McpCallingModel(FakeOpenAI):
+    """The fake OpenAI-compatible server, scripted to call the MCP server's tools: a nested
+    `plan_trip` call and one to `always_fails`, then an answer quoting the first result."""
+
+    def reply(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        last = body["messages"][-1]
+        if last["role"] == "tool":
+            results = [m for m in body["messages"] if m["role"] == "tool"]
+            return self._text(f"Planned: {results[0]['content']}")
+        trip = {"trip": {"destination": "Rome", "legs": [{"from": "Paris", "to": "Milan", "days": 2},
+                                                         {"from": "Milan", "to": "Rome", "days": 3}]}}
+        return self._calls([("plan_trip", trip), ("always_fails", {"reason": "closed today"})])
+
+    def _calls(self, calls: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        deltas = [{"tool_calls": [{"index": i, "id": f"call_{i}", "type": "function",
+                                   "function": {"name": name, "arguments": json.dumps(args)}}]}
+                  for i, (name, args) in enumerate(calls)]
+        return ([self._chunk({"role": "assistant", "content": ""})] + [self._chunk(d) for d in deltas]
+                + [self._chunk({}, "tool_calls"), self._usage()])
+
+
+def test_a_turn_in_the_app_calls_the_mcp_servers_tools() -> None:
+    """Through the app, a model's calls reach the MCP server and its answers come back as the
+    calls' results, shown like any tool's: schema-checked (the nested schema), an error the
+    model reads for the tool that fails. The model is a scripted OpenAI-compatible server (the
+    tiny model only knows the built-in names, which the MCP tools here do not take)."""
+    model = _McpCallingModel().start()
+    try:
+        with HttpDemoServer() as server, AppProcess("test_mcp_app_turn") as app:
+            c = client(app)
+            assert call(c, "set_backend", "openai", "fake", model.base_url, "")["ok"]
+            assert call(c, "set_mcp_servers", server.url)["ok"]
+            turn = call(c, "send", "Plan my trip to Rome.")
+            assert turn["finish"]["reason"] == "answer", turn["finish"]
+            by_name = {c_["name"]: c_ for c_ in turn["calls"]}
+            assert by_name["plan_trip"]["schema_ok"] and not by_name["plan_trip"]["problems"]
+            assert json.loads(by_name["plan_trip"]["result"]) == {"destination": "Rome", "legs": 2, "days": 5}
+            assert "closed today" in by_name["always_fails"]["result"]
+            assert turn["answer"].startswith("Planned: ") and '"days": 5' in turn["answer"]
+            # The model was offered the MCP tools with their own schemas (the nested one included).
+            offered = {t["function"]["name"]: t["function"] for t in model.requests[0]["tools"]}
+            assert offered["plan_trip"]["parameters"]["properties"]["trip"]["properties"]["legs"]["minItems"] == 1
+    finally:
+        model.stop()
