@@ -29,6 +29,9 @@ def test_gates_follow_the_operator_switches() -> None:
     assert not space.allow_mcp_servers and gate_problems(space, specs, ToolSettings()) == [OFF]
     assert AppConfig.from_env({}).allow_mcp_servers  # loopback: the visitor is the operator
     assert not AppConfig.from_env({"GRADIO_SERVER_NAME": "0.0.0.0"}).allow_mcp_servers
+    # A host name that merely starts like a loopback one is reachable from elsewhere.
+    assert not AppConfig.from_env({"GRADIO_SERVER_NAME": "localhost.example.com"}).allow_mcp_servers
+    assert AppConfig.from_env({"GRADIO_SERVER_NAME": "[::1]"}).allow_mcp_servers
     allowed = AppConfig.from_env({"SPACE_ID": "me/demo", "SMOL_TOOLS_ALLOW_MCP_SERVERS": "1",
                                   "SMOL_TOOLS_ALLOW_NETWORK": "1"})
     problems = gate_problems(allowed, specs, ToolSettings())

@@ -46,6 +46,11 @@ def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int = 
     return number
 
 
+def _loopback(host: str) -> bool:
+    """A bind address only this machine can reach (a host name merely starting with "localhost" is not)."""
+    return host.strip("[]").lower() in {"127.0.0.1", "localhost", "::1"} or host.startswith("127.")
+
+
 @dataclass(frozen=True)
 class AppConfig:
     backend: str = "llama-cpp-python"
@@ -76,7 +81,7 @@ class AppConfig:
     @property
     def loopback_only(self) -> bool:
         """Only this machine can reach the app, so its visitor is the operator."""
-        return self.host.strip("[]").lower() in {"127.0.0.1", "localhost", "::1"} or self.host.startswith("127.")
+        return _loopback(self.host)
 
     @property
     def public(self) -> bool:
@@ -90,6 +95,7 @@ class AppConfig:
         if backend not in BACKEND_KINDS:
             raise ConfigError(f"SMOL_TOOLS_BACKEND={backend!r}: choose one of {', '.join(BACKEND_KINDS)}")
         quant = env.get("SMOL_TOOLS_QUANT", DEFAULT_QUANT).strip().upper() or DEFAULT_QUANT
+        host = env.get("GRADIO_SERVER_NAME", "").strip() or "127.0.0.1"
         return cls(
             backend=backend,
             model=env.get("SMOL_TOOLS_MODEL", "").strip(),
@@ -108,7 +114,7 @@ class AppConfig:
             concurrency=_int(env, "SMOL_TOOLS_CONCURRENCY", 2) or 2,
             max_sessions=_int(env, "SMOL_TOOLS_MAX_SESSIONS", 64) or 64,
             # Gradio's own variables, so a Space (which sets GRADIO_SERVER_NAME=0.0.0.0) just works.
-            host=env.get("GRADIO_SERVER_NAME", "").strip() or "127.0.0.1",
+            host=host,
             port=_int(env, "GRADIO_SERVER_PORT", 7860) or 7860,
             on_space="SPACE_ID" in env,
             max_rounds=min(50, _int(env, "SMOL_TOOLS_MAX_ROUNDS", 50) or 50),
@@ -117,9 +123,7 @@ class AppConfig:
             new_sessions_per_minute=_int(env, "SMOL_TOOLS_NEW_SESSIONS_PER_MINUTE", 20) or 20,
             idle_protect_s=_int(env, "SMOL_TOOLS_IDLE_PROTECT_S", 600, minimum=0) or 0,
             mcp_server=_flag(env, "SMOL_TOOLS_MCP_SERVER", True),
-            allow_mcp_servers=_flag(env, "SMOL_TOOLS_ALLOW_MCP_SERVERS", "SPACE_ID" not in env
-                                    and (env.get("GRADIO_SERVER_NAME", "").strip() or "127.0.0.1").startswith(
-                                        ("127.", "localhost", "::1", "[::1]"))),
+            allow_mcp_servers=_flag(env, "SMOL_TOOLS_ALLOW_MCP_SERVERS", "SPACE_ID" not in env and _loopback(host)),
         )
 
     def model_spec(self) -> str:
