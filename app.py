@@ -9,6 +9,7 @@ Run `python app.py`; the environment variables are listed in smol_tools/app/conf
 # No `from __future__ import annotations`: gr.api reads real type hints for the API schema.
 import logging
 import os
+import signal
 from typing import Any
 
 import gradio as gr
@@ -159,6 +160,10 @@ def build_demo(service: DemoService) -> gr.Blocks:
 def main() -> None:
     logging.basicConfig(level=os.environ.get("SMOL_TOOLS_LOG", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # `kill`, systemd, docker stop and Spaces stop the app with SIGTERM, which would end it without
+    # running atexit: a managed llama-server would be left behind. Handled like Ctrl-C instead,
+    # so Gradio closes and every backend the app started is stopped with it.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     config = AppConfig.from_env()
     service = DemoService.from_config(config)
     demo = build_demo(service)

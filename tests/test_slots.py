@@ -7,6 +7,8 @@ recently used one hands its slot over and its next round is evaluated in full, s
 from __future__ import annotations
 
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +109,26 @@ def test_the_app_runs_a_managed_server(tiny_gguf_q8_0) -> None:
         assert [x["result"] for x in turn["calls"]] == ["391", "491"]
         assert turn["answer"] == "17 * 23 = 391, and 391 + 100 = 491."
         assert "managed" in call(c, "status")["backend"]
+        children = _children(app.process.pid)
+        assert children, "the managed llama-server runs as the app's child"
+    # The app was stopped with SIGTERM (AppProcess.stop): the server it started went with it.
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in children if _alive(pid)], "llama-server outlived the app"
+
+
+def _children(pid: int) -> list[int]:
+    """Child process ids of `pid` (Linux /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
