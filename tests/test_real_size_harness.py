@@ -199,3 +199,47 @@ def test_memory_check_allows_the_rounding_of_each_summed_buffer():
     one_buffer = parse_llama_log("load_tensors:          CPU model buffer size =     1.72 MiB\nllama_kv_cache: size =    2.00 MiB\n")
     assert not MemoryCheck(4096, ours, one_buffer).ok  # a single rounded figure still allows 0.005 only
     assert not MemoryCheck(4096, {"weights": 1.69, "kv_cache": 2.0}, reported).ok
+
+
+def test_merge_folds_runs_figure_by_figure():
+    """Real-size runs are split over sittings (`--parts`); `--merge` keeps each figure from the
+    latest run that measured it, recomputes ratios from the merged figures and lists exactly what
+    is still missing (a failure's own message where a run tried, "not run yet" otherwise)."""
+    from bench.real_size.merge import merge_reports
+
+    plan = {"threads": 2, "prompt_tokens": 512, "gen_tokens": 128}
+    first = {"schema": 1, "scale": "real", "date": "2026-12-03T10:00:00+00:00", "machine": {"cores": 2},
+             "commands": ["python -m bench --real-size --parts package roofline"], "shape_key": "k",
+             "plan": {**plan, "quants": ["Q4_K_M"], "contexts": [4096], "parts": ["package", "roofline"]},
+             "package": {"wall_s": 10}, "bandwidth": {"gb_per_s": 10.0},
+             "runtimes": {"Q4_K_M": {"file": "q4.gguf", "roofline": {"weight_bytes_per_token": 2e9},
+                                     "contexts": {"4096": {"computed_total_mib": 100.0,
+                                                           "in_process": {"tg_tokens_per_s": 1.0}}}}},
+             "not_measured": ["Q4_K_M @ 4096 llama-server: RuntimeError: refused"]}
+    second = {"schema": 1, "scale": "real", "date": "2026-12-03T12:00:00+00:00", "machine": {"cores": 2},
+              "commands": ["python -m bench --real-size --parts llama-bench in-process server"], "shape_key": "k",
+              "plan": {**plan, "quants": ["Q4_K_M", "Q8_0"], "contexts": [4096, 32768],
+                       "parts": ["llama-bench", "in-process", "server"]},
+              "runtimes": {"Q4_K_M": {"file": "q4.gguf", "roofline": {"weight_bytes_per_token": 2e9},
+                                      "llama_bench": {"tg_tokens_per_s": 4.0},
+                                      "contexts": {"4096": {"computed_total_mib": 100.0,
+                                                            "in_process": {"tg_tokens_per_s": 3.9},
+                                                            "llama_server": {"tg_tokens_per_s": 3.8}}}}},
+              "not_measured": ["package: not run (not in --parts)", "Q8_0 llama-bench: OSError: disk full"]}
+    merged = merge_reports([second, first])  # order of the arguments does not matter: dates do
+    q4 = merged["runtimes"]["Q4_K_M"]
+    row = q4["contexts"]["4096"]
+    assert row["in_process"]["tg_tokens_per_s"] == 3.9 and row["llama_server"]["tg_tokens_per_s"] == 3.8
+    assert merged["package"] == {"wall_s": 10} and merged["bandwidth"]["gb_per_s"] == 10.0
+    assert q4["roofline"]["roofline_tokens_per_s"] == 5.0  # the first run's bandwidth, the merged weights
+    assert q4["ratios"]["4096"]["in_process_tg_over_llama_bench"] == 0.975
+    assert q4["ratios"]["llama_bench_tg_over_roofline"] == 0.8
+    missing = merged["not_measured"]
+    assert "Q4_K_M @ 4096 llama-server: RuntimeError: refused" not in missing  # measured later
+    assert "Q8_0 llama-bench: OSError: disk full" in missing
+    assert "Q4_K_M @ 4096 app /send: not run yet" in missing and "session (Q4_K_M): not run yet" in missing
+    assert "Q4_K_M @ 32768 context filled: not run yet" in missing
+    assert not any("not in --parts" in m for m in missing)
+    assert merged["plan"]["contexts"] == [4096, 32768] and len(merged["runs"]) == 2
+    with pytest.raises(ValueError, match="different model shapes"):
+        merge_reports([first, {**second, "shape_key": "other"}])

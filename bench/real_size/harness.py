@@ -467,10 +467,10 @@ def run(plan: Plan) -> dict[str, Any]:
         entry: dict[str, Any] = {"file": gguf.name, "size_bytes": gguf.stat().st_size,
                                  "weights_bytes": shape.weights_bytes, "contexts": {}}
         runtimes[quant] = entry
+        per_token = weight_bytes_per_token(gguf)  # kept without a bandwidth: a later --merge may bring one
+        entry["roofline"] = {"weight_bytes_per_token": per_token}
         if bandwidth:
-            per_token = weight_bytes_per_token(gguf)
-            roof = bandwidth["gb_per_s"] * 1e9 / per_token
-            entry["roofline"] = {"weight_bytes_per_token": per_token, "roofline_tokens_per_s": round(roof, 3)}
+            entry["roofline"]["roofline_tokens_per_s"] = round(bandwidth["gb_per_s"] * 1e9 / per_token, 3)
         if bench_program:
             from .llama_bench import run_llama_bench
 
@@ -562,8 +562,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="results JSON (default: bench/reference/real-size.json at real scale, "
                              "bench/results/real-size-tiny.json at tiny scale)")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="RESULTS",
+                        help="fold these runs' results files into --out (default: the reference) and stop; "
+                             "later runs win figure by figure (bench/real_size/merge.py)")
     args = parser.parse_args(argv)
     from ..common import RESULTS
+
+    if args.merge:
+        from .merge import merge_reports
+
+        out = args.out or REFERENCE
+        merged = merge_reports([json.loads(Path(p).read_text()) for p in args.merge])
+        print(f"written: {write(merged, out)} ({len(merged['not_measured'])} figures still missing)", file=sys.stderr)
+        return 0
 
     plan = Plan.for_scale(
         args.scale, parts=tuple(args.parts) if args.parts is not None else None,
