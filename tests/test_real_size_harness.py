@@ -160,7 +160,7 @@ def test_harness_runs_at_tiny_scale_and_the_card_reads_its_file(tmp_path):
                                  drift_summary="same", has_mtp=False, measured_markdown=table))
     assert "### Measured" in card and table in card
     # a model of another shape never borrows these figures
-    from tests.fixtures.tiny_gguf import ensure_tiny_gguf
+    from devkit.tiny_gguf import ensure_tiny_gguf
 
     tiny = ensure_tiny_gguf("Q8_0")
     assert measured_section(tiny.parent, [tiny.name], path=out) == ""
@@ -243,3 +243,30 @@ def test_merge_folds_runs_figure_by_figure():
     assert merged["plan"]["contexts"] == [4096, 32768] and len(merged["runs"]) == 2
     with pytest.raises(ValueError, match="different model shapes"):
         merge_reports([first, {**second, "shape_key": "other"}])
+
+
+def test_the_session_counts_as_the_filled_context_of_its_quant():
+    """The 20-round session ends with ~95 % of the largest context held in process: for its quant
+    that RSS is the 'context full' figure (no second half-hour fill); a short session is not."""
+    from bench.real_size.merge import merge_reports
+
+    def report(held: int) -> dict:
+        return {"schema": 1, "scale": "real", "date": "2026-12-03T10:00:00+00:00", "shape_key": "k",
+                "plan": {"quants": ["Q4_K_M"], "contexts": [32768], "parts": ["in-process", "session"]},
+                "runtimes": {"Q4_K_M": {"file": "q4.gguf", "contexts": {"32768": {
+                    "computed_total_mib": 3000.0, "in_process": {"tg_tokens_per_s": 4.0, "rss_after_turn_mib": 2900.0}}}}},
+                "session": {"file": "q4.gguf", "ctx": 32768, "tokens_held_at_end": held,
+                            "rss_at_end": {"rss_mib": 3100.0, "anon_mib": 900.0, "file_mib": 2200.0}},
+                "not_measured": []}
+
+    full = merge_reports([report(31200)])
+    row = full["runtimes"]["Q4_K_M"]["contexts"]["32768"]
+    assert row["context_full"]["rss_mib"] == 3100.0 and row["context_full"]["tokens"] == 31200
+    assert full["runtimes"]["Q4_K_M"]["ratios"]["32768"]["computed_total_over_rss"] == round(3000 / 3100, 3)
+    assert not any("context filled" in m for m in full["not_measured"])
+    from smol_tools.pipeline.measured import measured_markdown
+
+    assert "3.03 GiB" in measured_markdown(full)  # the 'RSS, context full' column
+    short = merge_reports([report(8000)])
+    assert "context_full" not in short["runtimes"]["Q4_K_M"]["contexts"]["32768"]
+    assert "Q4_K_M @ 32768 context filled: not run yet" in short["not_measured"]

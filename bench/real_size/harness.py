@@ -54,6 +54,7 @@ class Plan:
     prompt_tokens: int = 512
     gen_tokens: int = 128
     bench_repetitions: int = 3
+    fill: bool = True  # once per quant, a prompt that fills the largest context (half an hour at 32K here)
     rounds: int = 20
     parts: tuple[str, ...] = PARTS
     work: Path = Path()
@@ -431,7 +432,8 @@ def run(plan: Plan) -> dict[str, Any]:
                      else "python -m bench --real-size"],
         "plan": {"quants": plan.quants, "contexts": plan.contexts, "threads": plan.threads,
                  "prompt_tokens": plan.prompt_tokens, "gen_tokens": plan.gen_tokens, "parts": plan.parts,
-                 "package_quants": plan.package_quants, "imatrix_chunks": plan.imatrix_chunks},
+                 "package_quants": plan.package_quants, "imatrix_chunks": plan.imatrix_chunks,
+                 "bench_repetitions": plan.bench_repetitions, "fill": plan.fill},
         "config_sources": list(SOURCES)}
     results.checkpoint = checkpoint
     standin = ensure_standin(plan.scale, log=results.log)
@@ -480,7 +482,7 @@ def run(plan: Plan) -> dict[str, Any]:
         for ctx in plan.contexts:
             row: dict[str, Any] = {"computed_total_mib": round(estimate(shape, ctx).total / 2**20, 1)}
             entry["contexts"][str(ctx)] = row
-            fill = ctx == max(plan.contexts)
+            fill = plan.fill and ctx == max(plan.contexts)
             if "in-process" in plan.parts:
                 cmd = _python("-m", "bench.real_size.inprocess_child", str(gguf), "--ctx", str(ctx),
                               "--threads", str(plan.threads), "--prompt-tokens", str(plan.prompt_tokens),
@@ -504,6 +506,7 @@ def run(plan: Plan) -> dict[str, Any]:
                 "file": gguf.name, **_run_json(cmd, 6 * 3600)})
         except FileNotFoundError as exc:
             results.not_measured.append(f"session: {exc}")
+    link_session_fill(report)
     report["machine"]["load_average_at_end"] = list(os.getloadavg())
     for part in PARTS:
         if part == "quick-build" and "package" in plan.parts:
@@ -512,6 +515,28 @@ def run(plan: Plan) -> dict[str, Any]:
             results.not_measured.append(f"{part}: not run (not in --parts)")
     report["not_measured"] = results.not_measured
     return report
+
+
+def context_full_rss(row: dict[str, Any]) -> float | None:
+    """RSS with the context full: the in-process fill, else the session that filled it."""
+    return (row.get("in_process") or {}).get("rss_after_fill_mib") or (row.get("context_full") or {}).get("rss_mib")
+
+
+def link_session_fill(report: dict[str, Any]) -> None:
+    """The 20-round session grows to ~95 % of the largest context in process: for its quant that is
+    a filled context too, so its end RSS stands in the table where no separate fill ran."""
+    session = report.get("session") or {}
+    for entry in (report.get("runtimes") or {}).values():
+        if entry.get("file") != session.get("file") or not session.get("rss_at_end"):
+            continue
+        ctx = int(session.get("ctx") or 0)
+        row = (entry.get("contexts") or {}).get(str(ctx))
+        if row is None or (row.get("in_process") or {}).get("rss_after_fill_mib"):
+            continue
+        if session.get("tokens_held_at_end", 0) >= 0.9 * ctx:
+            row["context_full"] = {**session["rss_at_end"], "tokens": session["tokens_held_at_end"],
+                                   "source": "the 20-round session's end (session_child.py), in process"}
+        entry["ratios"] = ratios(entry)
 
 
 def ratios(entry: dict[str, Any]) -> dict[str, Any]:
@@ -527,7 +552,7 @@ def ratios(entry: dict[str, Any]) -> dict[str, Any]:
                 got[f"{side}_tg_over_llama_bench"] = round(tg / anchor, 3)
             if tg and roof and side == "in_process":
                 got["in_process_tg_over_roofline"] = round(tg / roof, 3)
-        rss = (row.get("in_process") or {}).get("rss_after_fill_mib") or (row.get("in_process") or {}).get("rss_after_turn_mib")
+        rss = context_full_rss(row) or (row.get("in_process") or {}).get("rss_after_turn_mib")
         if rss:
             got["computed_total_over_rss"] = round(row["computed_total_mib"] / rss, 3)
         out[ctx] = got
@@ -557,6 +582,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contexts", default=None, help="comma-separated token counts")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--imatrix-chunks", type=int, default=None)
+    parser.add_argument("--bench-repetitions", type=int, default=None, help="llama-bench -r (default 3)")
+    parser.add_argument("--no-fill", dest="fill", action="store_false",
+                        help="skip the prompt that fills the largest context (a later sitting can run it)")
     parser.add_argument("--llama-bin", type=Path, default=None, help="folder with your own llama-bench (CUDA, Metal)")
     parser.add_argument("--work", type=Path, default=None, help="where the package outputs go")
     parser.add_argument("--out", type=Path, default=None,
@@ -582,6 +610,7 @@ def main(argv: list[str] | None = None) -> int:
         contexts=tuple(int(c) for c in args.contexts.split(",")) if args.contexts else None,
         package_quants=tuple(q.strip().upper() for q in args.package_quants.split(",")) if args.package_quants else None,
         threads=args.threads, imatrix_chunks=args.imatrix_chunks, llama_bin=args.llama_bin, work=args.work,
+        bench_repetitions=args.bench_repetitions, fill=args.fill,
         out=args.out or (REFERENCE if args.scale == "real" else RESULTS / "real-size-tiny.json"))
     report = run(plan)
     print(f"written: {write(report, plan.out)}", file=sys.stderr)

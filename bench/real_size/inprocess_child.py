@@ -16,15 +16,18 @@ import os
 import time
 from pathlib import Path
 
+from .measure import rss_parts_mib
 from .prompts import filler_messages
 
 
 def _rss_mib() -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    return rss_parts_mib()["rss_mib"]
+
+
+def _split(result: dict, when: str) -> None:
+    """The anonymous and file-backed parts of the RSS `when` (see measure.rss_parts_mib)."""
+    parts = rss_parts_mib()
+    result[f"rss_anon_{when}_mib"], result[f"rss_file_{when}_mib"] = parts["anon_mib"], parts["file_mib"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
                               checkpoints_per_session=0)  # the rates of one turn, no state copies
     result["load_s"] = round(time.perf_counter() - started, 3)
     result["rss_after_load_mib"] = round(_rss_mib(), 1)
+    _split(result, "after_load")
     messages = filler_messages(backend.count_prompt_tokens, args.prompt_tokens)
     complete = None
     for event in backend.stream_turn(messages, None, sampling=SamplingParams.greedy(max_tokens=args.gen),
@@ -61,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         "completion_tokens": usage.completion_tokens, "generation_seconds": round(usage.generation_seconds, 4),
         "tg_tokens_per_s": round(usage.tokens_per_second, 3), "finish": complete.finish_reason,
         "rss_after_turn_mib": round(_rss_mib(), 1)})
+    _split(result, "after_turn")
     if args.fill:
         llm = backend.model.llm
         llm.reset()
@@ -74,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         result.update({"fill_tokens": n, "fill_seconds": round(time.perf_counter() - started, 2),
                        "fill_tokens_per_s": round(n / (time.perf_counter() - started), 3),
                        "rss_after_fill_mib": round(_rss_mib(), 1)})
+        _split(result, "after_fill")
     result["threads"] = args.threads
     result["pid"] = os.getpid()
     print(json.dumps(result))

@@ -147,3 +147,18 @@ class TreeSampler:
     @property
     def peak_disk(self) -> int:
         return max((s.disk for s in self.samples), default=0)
+
+
+def rss_parts_mib(pid: int | str = "self") -> dict[str, float]:
+    """VmRSS split as the kernel keeps it: RssAnon (memory the process allocated: KV cache, compute
+    and repacked weight buffers) and RssFile (pages of mapped files: the GGUF's weights under mmap,
+    which the kernel can drop and read again). llama.cpp's CPU repack copies K-quant weights into
+    an allocated buffer after reading them through the mapping, so both can hold the same weights."""
+    parts = {"VmRSS": 0.0, "RssAnon": 0.0, "RssFile": 0.0}
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            key = line.split(":", 1)[0]
+            if key in parts:
+                parts[key] = int(line.split()[1]) / 1024
+    return {"rss_mib": round(parts["VmRSS"], 1), "anon_mib": round(parts["RssAnon"], 1),
+            "file_mib": round(parts["RssFile"], 1)}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Iterable
 
-from .harness import ratios
+from .harness import context_full_rss, link_session_fill, ratios
 
 # Whole parts: the latest run that has one wins it outright (they are measured as one piece).
 WHOLE_PARTS = ("standin", "convert_plan", "package", "quick_build", "bandwidth", "session", "shape_key")
@@ -61,8 +61,8 @@ def missing_items(merged: dict[str, Any], failures: dict[str, str]) -> list[str]
             for side, label in SIDES.items():
                 wanted.append((f"{quant} @ {ctx} {label}", bool(row.get(side))))
         top = str(max(plan.get("contexts") or [0]))
-        filled = ((entry.get("contexts") or {}).get(top) or {}).get("in_process") or {}
-        wanted.append((f"{quant} @ {top} context filled", bool(filled.get("rss_after_fill_mib"))))
+        top_row = (entry.get("contexts") or {}).get(top) or {}
+        wanted.append((f"{quant} @ {top} context filled", bool(context_full_rss(top_row))))
     if plan.get("quants"):
         wanted.append((f"session ({plan['quants'][0]})", bool(merged.get("session"))))
     return [failures.get(what, f"{what}: not run yet") for what, present in wanted if not present]
@@ -111,6 +111,7 @@ def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
         entry["contexts"] = dict(sorted(entry["contexts"].items(), key=lambda kv: int(kv[0])))
         entry["ratios"] = ratios(entry)
     merged["runtimes"] = runtimes
+    link_session_fill(merged)
     merged["notes"] = [n for r in ordered for n in r.get("notes") or []]
     merged["not_measured"] = missing_items(merged, _attempt_failures(ordered))
     return merged

@@ -18,6 +18,7 @@ import json
 import time
 from pathlib import Path
 
+from .measure import rss_parts_mib
 from .prompts import QUESTION, TOOLS, session_turns
 
 
@@ -81,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"ctx": args.ctx, "threads": args.threads, "tool_result_words": words,
                       "rounds": rounds, "full_reevaluations": resets,
                       "last_prompt_tokens": last["prompt_tokens"],
+                      "tokens_held_at_end": llm.n_tokens,
+                      # the context is (nearly) full here: the RSS a full context costs in process
+                      "rss_at_end": rss_parts_mib(),
                       "round_last_over_first_seconds": round(last["seconds"] / first["seconds"], 3),
                       # round 1 has no tool result yet; round 2 is the first with the same new work
                       # as the last one (a tool result + a forced turn), only at a shorter context

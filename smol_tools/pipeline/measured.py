@@ -64,7 +64,8 @@ def measured_markdown(results: dict[str, Any]) -> str:
             ip, srv, app = row.get("in_process") or {}, row.get("llama_server") or {}, row.get("app") or {}
             lines.append("| " + " | ".join([
                 f"`{entry.get('file', quant)}`", f"{int(ctx) // 1024}K", _num(ip.get("load_s"), 2),
-                _gib(ip.get("rss_after_load_mib")), _gib(ip.get("rss_after_turn_mib")), _gib(ip.get("rss_after_fill_mib")),
+                _gib(ip.get("rss_after_load_mib")), _gib(ip.get("rss_after_turn_mib")),
+                _gib(ip.get("rss_after_fill_mib") or (row.get("context_full") or {}).get("rss_mib")),
                 _gib(row.get("computed_total_mib")),
                 f"{_num(bench.get('pp_tokens_per_s'))} / {_num(bench.get('tg_tokens_per_s'), 2)}",
                 f"{_num(ip.get('pp_tokens_per_s'))} / {_num(ip.get('tg_tokens_per_s'), 2)}",
