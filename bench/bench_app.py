@@ -70,7 +70,7 @@ def run(quick: bool) -> list[Figure]:
     from smol_tools.backends.base import SamplingParams
     from smol_tools.events import TurnComplete
     from smol_tools.backends.llama_cpp import LlamaCppBackend
-    from tests.fixtures.tiny_gguf import ensure_tiny_gguf
+    from devkit.tiny_gguf import ensure_tiny_gguf
 
     with tempfile.TemporaryDirectory() as tmp:
         process, url = _start_app(Path(tmp) / "app.log")

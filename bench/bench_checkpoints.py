@@ -37,7 +37,7 @@ SERVER_CTX = 4096
 
 
 def _scripted_executor() -> Callable[[str, dict], ToolOutcome]:
-    from tests.fixtures.scripted import scripted_tool_results
+    from devkit.scripted import scripted_tool_results
 
     results = scripted_tool_results()
 
@@ -147,7 +147,7 @@ def _in_process_session(gguf, per_session: int, label: str) -> tuple[SessionResu
 
 
 def in_process(quick: bool) -> list[Figure]:
-    from tests.fixtures.tiny_gguf import ensure_tiny_gguf
+    from devkit.tiny_gguf import ensure_tiny_gguf
 
     gguf = ensure_tiny_gguf("Q8_0")
     figure = Figure("checkpoints_in_process", "New user query, in process (5 queries × 3 tool rounds)",
@@ -205,7 +205,7 @@ def checkpoint_memory(quick: bool) -> list[Figure]:
     from smol_tools.backends.checkpoints import save_partial_state
     from smol_tools.backends.llama_cpp import LlamaCppBackend
     from smol_tools.pipeline.memory import read_shape, recurrent_state_bytes
-    from tests.fixtures.tiny_gguf import ensure_tiny_gguf
+    from devkit.tiny_gguf import ensure_tiny_gguf
 
     from .heavy_twin import ensure_heavy_twin
 
@@ -274,7 +274,7 @@ def _server_session(gguf, extra: list[str], kind: str) -> tuple[SessionResult, d
 
 def llama_server(quick: bool) -> list[Figure]:
     from smol_tools.llamacpp.server import CHECKPOINT_ARGS
-    from tests.fixtures.tiny_gguf import ensure_tiny_gguf
+    from devkit.tiny_gguf import ensure_tiny_gguf
 
     gguf = ensure_tiny_gguf("Q8_0")
     # The managed server's arguments first (the figure); then llama-server's own defaults, the two

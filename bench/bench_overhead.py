@@ -54,7 +54,7 @@ def _per_round_parts(backend, session) -> dict[str, float]:
 
 
 def run(quick: bool) -> list[Figure]:
-    from tests.fixtures.tiny_gguf import ensure_tiny_gguf
+    from devkit.tiny_gguf import ensure_tiny_gguf
 
     from .heavy_twin import DEFAULT_INTERMEDIATE, ensure_heavy_twin
 

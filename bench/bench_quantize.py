@@ -18,7 +18,7 @@ linear + full attention layers, 12 of them at hidden size 1024, with a 151,936-r
 ~500M parameters, 1 GB BF16) built once and cached, so the timings are long enough to compare
 and the largest tensors are of the 4B model's order; `--input FILE.gguf` benchmarks any GGUF (e.g. the real BF16).
 
-    .venv/bin/python bench/bench_quantize.py [--input F] [--quants Q8_0,Q4_K_M] [--repeats 5]
+    .venv/bin/python -m bench.bench_quantize [--input F] [--quants Q8_0,Q4_K_M] [--repeats 5] [--results-dir D]
 """
 
 from __future__ import annotations
@@ -36,10 +36,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from smol_tools.llamacpp.source import CACHE_ROOT, llama_cpp_python_version  # noqa: E402
-from smol_tools.pipeline.state import sha256_file  # noqa: E402
+from smol_tools.llamacpp.source import CACHE_ROOT, llama_cpp_python_version
+from smol_tools.pipeline.state import sha256_file
 
 RESULTS = ROOT / "bench" / "results"
 # The vocabulary of llama.cpp's qwen35 reference vocab (models/ggml-vocab-qwen35.gguf): the
@@ -116,7 +114,7 @@ def bench_model() -> Path:
     import torch
     from transformers.models.qwen3_5 import Qwen3_5ForCausalLM, Qwen3_5TextConfig
 
-    from tests.fixtures.tiny_model import ensure_tiny_model
+    from devkit.tiny_model import ensure_tiny_model
 
     tiny = ensure_tiny_model().path  # its tokenizer: the converter needs a real one
     checkpoint = folder / "checkpoint"
@@ -171,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--build-model", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--results-dir", type=Path, default=RESULTS,
+                        help="where quantize-latest.{json,md} go (default: bench/results/)")
     args = parser.parse_args(argv)
     if args.build_model:
         print(bench_model())
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.input is None:
         # Build in a child: a parent that imported torch would hand its RSS high-water mark to
         # every program it starts (ru_maxrss survives fork+exec), spoiling the RSS figures.
-        built = subprocess.run([sys.executable, __file__, "--build-model"], check=True,
+        built = subprocess.run([sys.executable, "-m", "bench.bench_quantize", "--build-model"], check=True, cwd=ROOT,
                                capture_output=True, text=True)
         args.input = Path(built.stdout.strip().splitlines()[-1])
     src = args.input.resolve()
@@ -243,14 +243,14 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
     }
     md = to_markdown(report)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / ".gitignore").write_text("*\n")
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    (args.results_dir / ".gitignore").write_text("*\n")
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     for name in (f"quantize-{stamp}", "quantize-latest"):
-        (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
-        (RESULTS / f"{name}.md").write_text(md)
+        (args.results_dir / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+        (args.results_dir / f"{name}.md").write_text(md)
     print(md)
-    print(f"written: {RESULTS / f'quantize-{stamp}.json'} and .md")
+    print(f"written: {args.results_dir / f'quantize-{stamp}.json'} and .md")
     return 0
 
 

@@ -6,8 +6,6 @@ sample per repeat (pipeline and direct of the same repeat)."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,22 +21,19 @@ def run(quick: bool) -> list[Figure]:
     if not SCRIPT.exists():
         return [not_measured("quantize_wall", title, "bench/bench_quantize.py is missing")]
     with tempfile.TemporaryDirectory(prefix="smol-tools-bench-") as tmp:
-        script, extra = SCRIPT, []
+        extra: list[str] = []
         if quick:
-            # The tiny model's F16 GGUF and one type: seconds instead of minutes. The script runs
-            # from a copy so its results (bench/results/quantize-latest.*) stay the full run's.
-            from tests.fixtures.tiny_gguf import ensure_tiny_gguf
+            # The tiny model's F16 GGUF and one type: seconds instead of minutes. Its results go
+            # to a scratch folder so bench/results/quantize-latest.* stay the full run's.
+            from devkit.tiny_gguf import ensure_tiny_gguf
 
-            script = Path(tmp) / "bench" / "bench_quantize.py"
-            script.parent.mkdir()
-            shutil.copy2(SCRIPT, script)
-            extra = ["--input", str(ensure_tiny_gguf("F16")), "--quants", "Q8_0", "--repeats", "3"]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-        done = subprocess.run([sys.executable, str(script), *extra], cwd=ROOT, env=env, capture_output=True,
+            extra = ["--input", str(ensure_tiny_gguf("F16")), "--quants", "Q8_0", "--repeats", "3",
+                     "--results-dir", str(Path(tmp) / "results")]
+        done = subprocess.run([sys.executable, "-m", "bench.bench_quantize", *extra], cwd=ROOT, capture_output=True,
                               text=True)
-        latest = script.parent / "results" / "quantize-latest.json"
+        latest = (Path(tmp) / "results" if quick else ROOT / "bench" / "results") / "quantize-latest.json"
         if done.returncode != 0 or not latest.exists():
-            return [not_measured("quantize_wall", title, f"bench_quantize.py failed: {done.stderr[-500:]}")]
+            return [not_measured("quantize_wall", title, f"bench_quantize failed: {done.stderr[-500:]}")]
         report = json.loads(latest.read_text())
     figures = []
     for quant, result in report["results"].items():

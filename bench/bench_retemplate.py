@@ -17,7 +17,7 @@ process under GNU time (wall time and peak RSS of that process):
 
 and checks the retemplated file's data section is byte-identical to the input's (sha256).
 
-    .venv/bin/python bench/bench_retemplate.py [--size-gb 1.1] [--workdir /tmp] [--compare-gguf] [--keep]
+    .venv/bin/python -m bench.bench_retemplate [--size-gb 1.1] [--workdir /tmp] [--compare-gguf] [--keep]
 """
 
 from __future__ import annotations
@@ -86,7 +86,6 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> dict:
 
 
 def data_digest(path: Path) -> str:
-    sys.path.insert(0, str(ROOT))
     from smol_tools.gguf_header import read_header
 
     start = read_header(path).data_start

@@ -57,7 +57,7 @@ def _in_process_rep(backend, figure: Figure, run, evaluated: list[int], reported
 
 def in_process(quick: bool) -> Figure:
     from smol_tools.backends.llama_cpp import LlamaCppBackend
-    from tests.fixtures.tiny_gguf import ensure_tiny_gguf
+    from devkit.tiny_gguf import ensure_tiny_gguf
 
     backend = LlamaCppBackend(ensure_tiny_gguf("Q8_0"), n_ctx=4096, n_threads=1)
     figure = Figure("reuse_in_process", "Prompt reuse, in process (10 rounds)",
@@ -135,7 +135,7 @@ def llama_server_tokens(quick: bool) -> Figure:
     """The 10-round session through LlamaServerTokensBackend: /completion fed token ids."""
     from smol_tools.backends.llama_server_tokens import LlamaServerTokensBackend
     from smol_tools.llamacpp.server import LlamaServer
-    from tests.fixtures.tiny_gguf import ensure_tiny_gguf
+    from devkit.tiny_gguf import ensure_tiny_gguf
 
     figure = Figure("reuse_llama_server_tokens", "Prompt reuse, llama-server fed token prompts (10 rounds)",
                     "prompt tokens evaluated per round (timings.prompt_n)", "tokens new in that round", "<= 1.1", 1.1)
@@ -182,7 +182,7 @@ def _server_reasoning_session(gguf) -> dict[str, Any]:
 
 
 def llama_server(quick: bool) -> list[Figure]:
-    from tests.fixtures.tiny_gguf import ensure_tiny_gguf
+    from devkit.tiny_gguf import ensure_tiny_gguf
 
     gguf = ensure_tiny_gguf("Q8_0")
     variants = SERVER_VARIANTS[:1] if quick else SERVER_VARIANTS

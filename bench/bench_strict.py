@@ -49,7 +49,7 @@ def _decode(backend: Any, turn: Any, tools: list, strict: bool) -> tuple[float, 
 
 def measure(gguf: Path, repeats: int, label: str) -> Figure:
     from smol_tools.backends.llama_cpp import LlamaCppBackend
-    from tests.fixtures.scripted import load_scripted, scripted_turns
+    from devkit.scripted import load_scripted, scripted_turns
 
     tools = load_scripted()["tools"]
     turns = [t for t in scripted_turns() if t.name in TURNS]
@@ -82,7 +82,7 @@ def measure(gguf: Path, repeats: int, label: str) -> Figure:
 
 
 def run(quick: bool) -> list[Figure]:
-    from tests.fixtures.tiny_gguf import ensure_tiny_gguf
+    from devkit.tiny_gguf import ensure_tiny_gguf
 
     figures = [measure(ensure_tiny_gguf("Q8_0"), 3 if quick else 7, "tiny")]
     if not quick:

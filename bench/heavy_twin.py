@@ -18,7 +18,7 @@ import json
 import shutil
 from pathlib import Path
 
-from tests.fixtures.tiny_model import CACHE_ROOT, ensure_tiny_model
+from devkit.tiny_model import CACHE_ROOT, ensure_tiny_model
 
 DEFAULT_INTERMEDIATE = 16384  # ~50M MLP weights: a few ms a token on one core
 

@@ -22,7 +22,7 @@ QUESTION = "Show me notes.txt."
 
 
 def scripted_tools() -> list[dict[str, Any]]:
-    from tests.fixtures.scripted import load_scripted
+    from devkit.scripted import load_scripted
 
     return load_scripted()["tools"]
 
@@ -73,7 +73,7 @@ def run_session(backend: Any, *, session_id: str, thinking: bool = True, rounds:
 
 def run_scripted(backend: Any, conversation_id: str, *, session_id: str) -> SessionRun:
     """One scripted conversation of the tiny model (tests/fixtures), its tools answering as scripted."""
-    from tests.fixtures.scripted import conversation, scripted_tool_results
+    from devkit.scripted import conversation, scripted_tool_results
 
     script, results = conversation(conversation_id), scripted_tool_results()
     first_answer = next(i for i, m in enumerate(script["messages"]) if m["role"] == "assistant")

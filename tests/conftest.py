@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from smol_tools.pipeline.settings import CORPUS_PATH as RENDER_CORPUS_PATH
-from tests.fixtures.tiny_gguf import ensure_tiny_gguf
-from tests.fixtures.tiny_model import TinyModel, ensure_tiny_model
+from devkit.tiny_gguf import ensure_tiny_gguf
+from devkit.tiny_model import TinyModel, ensure_tiny_model
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS_PATH = RENDER_CORPUS_PATH  # package data: the drift check renders it too

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 from smol_tools.agent import Agent, AgentConfig, ToolOutcome
 from smol_tools.events import AgentFinished, ContextStatus, ToolCallChecked, ToolResultReady, TurnComplete, Usage
 from smol_tools.toolcalls import StreamingParser
-from tests.fixtures.scripted import load_scripted
+from devkit.scripted import load_scripted
 
 TOOLS = load_scripted()["tools"]
 

@@ -138,7 +138,7 @@ def test_fence_survives_backticks() -> None:
 
 
 def test_import_rebuilds_turns_and_tools() -> None:
-    from tests.fixtures.scripted import load_scripted
+    from devkit.scripted import load_scripted
 
     tools = load_scripted()["tools"]
     messages = [

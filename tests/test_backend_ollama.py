@@ -22,7 +22,7 @@ from smol_tools.agent import Agent, AgentConfig, ToolOutcome
 from smol_tools.events import ReasoningDelta, ToolCallCompleted, ToolCallStarted, ToolResultReady, TurnComplete
 from smol_tools.backends.base import BackendError, SamplingParams
 from smol_tools.backends.ollama import OllamaBackend
-from tests.fixtures.scripted import load_scripted
+from devkit.scripted import load_scripted
 
 TOOLS = load_scripted()["tools"]
 

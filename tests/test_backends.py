@@ -20,7 +20,7 @@ from smol_tools.backends.llama_cpp import LlamaCppBackend
 from smol_tools.backends.llama_server_tokens import LlamaServerTokensBackend
 from smol_tools.backends.openai_compat import OpenAICompatBackend
 from smol_tools.toolcalls import parse_output
-from tests.fixtures.scripted import conversation, load_scripted, scripted_tool_results, scripted_turns
+from devkit.scripted import conversation, load_scripted, scripted_tool_results, scripted_turns
 
 TOOLS = load_scripted()["tools"]
 TURNS = scripted_turns()

@@ -17,7 +17,7 @@ from smol_tools.chat_format import (
     stop_strings,
 )
 from tests.conftest import render_corpus
-from tests.fixtures.scripted import load_scripted, scripted_turns, turn_prompt
+from devkit.scripted import load_scripted, scripted_turns, turn_prompt
 
 CASES = render_corpus()
 

@@ -269,7 +269,7 @@ def run_command(argv: list[str], capsys) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def mtp_base(tiny_model) -> Path:
-    from tests.mtp_checkpoint import ensure_mtp_checkpoint
+    from devkit.mtp_checkpoint import ensure_mtp_checkpoint
 
     return ensure_mtp_checkpoint(tiny_model.path)
 

@@ -320,7 +320,7 @@ def test_retemplated_stock_file_renders_and_calls_tools_in_llama_server(fixed) -
     byte-identical to our renderer, and the scripted tool-call turns come back as parsed
     tool_calls."""
     from smol_tools.llamacpp.server import LlamaServer
-    from tests.fixtures.scripted import load_scripted, scripted_turns
+    from devkit.scripted import load_scripted, scripted_turns
 
     cases = [c for c in render_corpus() if c["id"] not in SERVER_INPUT_LIMITS]
     tools = load_scripted()["tools"]

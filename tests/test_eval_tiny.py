@@ -17,7 +17,7 @@ from smol_tools.eval import compare_markdown, compare_reports, evaluate, markdow
 from smol_tools.eval.cli_args import add_eval_parser
 from smol_tools.eval.scripted import suite_data_from_scripted
 from smol_tools.eval.suite import suite_from_data
-from tests.fixtures.scripted import load_scripted
+from devkit.scripted import load_scripted
 
 pytestmark = pytest.mark.slow
 

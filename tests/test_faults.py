@@ -19,7 +19,7 @@ import pytest
 
 from smol_tools.agent import Agent, AgentConfig, ToolOutcome
 from smol_tools.backends.openai_compat import OpenAICompatBackend
-from tests.fixtures.scripted import load_scripted
+from devkit.scripted import load_scripted
 
 TOOLS = load_scripted()["tools"]
 

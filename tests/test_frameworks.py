@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from tests.fixtures.scripted import conversation, load_scripted
+from devkit.scripted import conversation, load_scripted
 
 pytestmark = pytest.mark.slow
 TOOLS = load_scripted()["tools"]

@@ -2,7 +2,7 @@
 `mtp.*` tensors keeps them, says so, still verifies, and measures llama-server with and without
 `--spec-type draft-mtp`.
 
-The checkpoint is the tiny model plus a seeded *random* MTP head (tests/mtp_checkpoint.py): it
+The checkpoint is the tiny model plus a seeded *random* MTP head (devkit/mtp_checkpoint.py): it
 proves the path runs end to end (convert -> quantize -> verify -> llama-server draft-mtp ->
 card), not that MTP speeds anything up. A random draft head is rejected almost always, so the
 measured "speed-up" is below 1x here; the figures are asserted to exist, not to be good.
@@ -21,7 +21,7 @@ import pytest
 
 from smol_tools.pipeline.cli_args import add_package_parser, options_from_args
 from smol_tools.pipeline.progress import Progress
-from tests.mtp_checkpoint import ensure_mtp_checkpoint, mtp_tensor_shapes
+from devkit.mtp_checkpoint import ensure_mtp_checkpoint, mtp_tensor_shapes
 
 pytestmark = pytest.mark.slow
 

@@ -71,7 +71,7 @@ def test_llama_cpp_python_does_not_alias_thinking(embedded_template: str) -> Non
 
 def test_llama_server_parses_our_tool_calls(tiny_llama_server) -> None:
     """llama-server --jinja recognises our template as a tool-aware one: calls come back parsed."""
-    from tests.fixtures.scripted import load_scripted
+    from devkit.scripted import load_scripted
 
     tools = load_scripted()["tools"]
     reply = tiny_llama_server.post("/v1/chat/completions", {

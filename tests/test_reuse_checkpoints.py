@@ -19,7 +19,7 @@ from smol_tools.backends.checkpoints import Checkpoint, CheckpointStore, token_d
 from smol_tools.backends.llama_cpp import LlamaCppBackend
 from smol_tools.backends.prepared import divergence_reason
 from smol_tools.chat_format import render_prompt
-from tests.fixtures.scripted import load_scripted, scripted_tool_results
+from devkit.scripted import load_scripted, scripted_tool_results
 from tests.test_app_support import app_server  # noqa: F401 (fixture)
 
 TOOLS = load_scripted()["tools"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from smol_tools.toolcalls import parse_output
-from tests.fixtures.scripted import scripted_turns
+from devkit.scripted import scripted_turns
 
 
 @pytest.mark.parametrize("turn", scripted_turns(), ids=lambda t: t.name)

@@ -18,7 +18,7 @@ from smol_tools.backends.base import BackendError, SamplingParams
 from smol_tools.events import TurnComplete
 from smol_tools.backends.openai_compat import OpenAICompatBackend
 from smol_tools.llamacpp.server import LlamaServer
-from tests.fixtures.scripted import load_scripted, scripted_turns
+from devkit.scripted import load_scripted, scripted_turns
 
 pytestmark = pytest.mark.slow
 

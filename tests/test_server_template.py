@@ -19,7 +19,7 @@ from smol_tools.backends.openai_compat import OpenAICompatBackend
 from smol_tools.chat_format import JINJA_TEMPLATE_PATH
 from smol_tools.llamacpp.server import LlamaServer
 from tests.fixtures.foreign_gguf import ensure_foreign_gguf
-from tests.fixtures.scripted import load_scripted, scripted_turns
+from devkit.scripted import load_scripted, scripted_turns
 
 pytestmark = pytest.mark.slow
 

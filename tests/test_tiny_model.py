@@ -8,7 +8,7 @@ import json
 import pytest
 
 from smol_tools.chat_format import load_template, stop_strings
-from tests.fixtures.scripted import scripted_turns, turn_prompt
+from devkit.scripted import scripted_turns, turn_prompt
 
 TURNS = scripted_turns()
 

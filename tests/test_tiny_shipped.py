@@ -1,7 +1,7 @@
 """The tiny model's GGUF shipped inside the package (smol_tools/tiny/) is faithful: it carries
 our template and stop tokens, and greedy decoding reproduces every scripted turn (issue 14 §2).
 
-tests/fixtures builds the model from source; `python -m tests.fixtures.ship_tiny` copies the
+tests/fixtures builds the model from source; `python -m devkit.ship_tiny` copies the
 build into the package. When the template or the scripted conversations change, the fixtures
 retrain the model and this test fails until the shipped file is rebuilt with that command.
 """
@@ -32,7 +32,7 @@ def test_tiny_resolves_to_the_shipped_file_from_any_directory(tmp_path, monkeypa
 def test_shipped_gguf_reproduces_every_scripted_turn() -> None:
     result = verify_gguf(SHIPPED_GGUF, JINJA_TEMPLATE_PATH, turns_file=SCRIPTED_PATH, threads=1)
     assert result.error is None, result.error
-    assert result.template_matches, "the shipped GGUF embeds another template: run python -m tests.fixtures.ship_tiny"
+    assert result.template_matches, "the shipped GGUF embeds another template: run python -m devkit.ship_tiny"
     assert all(result.stops_are_eog.values()), result.stops_are_eog
     assert result.turns_checked == _scripted_turn_count() == 19
     assert result.turn_failures == [], result.turn_failures

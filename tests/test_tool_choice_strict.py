@@ -28,7 +28,7 @@ from smol_tools.backends.openai_compat import openai_tool_fields
 from smol_tools.tool_choice import ToolChoice, enforce_choice
 from smol_tools.tool_grammar import GrammarError, tool_call_grammar
 from smol_tools.toolcalls import parse_output
-from tests.fixtures.scripted import load_scripted, scripted_turns
+from devkit.scripted import load_scripted, scripted_turns
 
 TOOLS = load_scripted()["tools"]
 TURNS = {t.name: t for t in scripted_turns()}

@@ -4,7 +4,7 @@ configuration (bench/real_size/config.py), sharded BF16 safetensors, written ten
 Memory: the model is never instantiated with storage. Its tensor names and shapes come from
 transformers' `Qwen3_5ForCausalLM` built on the meta device (no memory), plus the MTP head the real
 checkpoint carries (`mtp.*`, which transformers' text model does not define: names and shapes as
-tests/mtp_checkpoint.py and llama.cpp's converter know them). Each tensor is then generated in
+devkit/mtp_checkpoint.py and llama.cpp's converter know them). Each tensor is then generated in
 row blocks of at most 64 MiB and written straight into its shard: the safetensors format is an
 8-byte header length, a JSON header with every tensor's dtype, shape and byte range, then the raw
 bytes; with the header computed up front from the shapes, no shard is ever held in memory (the
@@ -85,7 +85,7 @@ def tensor_specs(config: dict[str, Any]) -> list[TensorSpec]:
             continue  # tied: the published checkpoint has no separate output matrix
         specs.append(TensorSpec(name, tuple(tensor.shape), inits.get(name, "normal")))
     if config.get("mtp_num_hidden_layers"):
-        from tests.mtp_checkpoint import mtp_tensor_shapes
+        from devkit.mtp_checkpoint import mtp_tensor_shapes
 
         for name, shape in mtp_tensor_shapes(config).items():
             specs.append(TensorSpec(name, tuple(shape), "zeros" if len(shape) == 1 else "normal"))
@@ -169,7 +169,7 @@ def standin_folder(config: dict[str, Any]) -> Path:
 
 
 def _tiny_tokenizer() -> tuple[Path, dict[str, Any]]:
-    from tests.fixtures.tiny_model import ensure_tiny_model
+    from devkit.tiny_model import ensure_tiny_model
 
     tiny = ensure_tiny_model().path
     return tiny, json.loads((tiny / "config.json").read_text())

@@ -3,8 +3,8 @@ scripted examples replay on.
 
 Its GGUF ships inside the package (`SHIPPED_GGUF`, package data), so an installed wheel answers
 offline with no torch and no training. The model is built from source by the test suite
-(tests/fixtures/tiny_model.py trains it, tests/fixtures/tiny_gguf.py converts and quantizes it);
-`python -m tests.fixtures.ship_tiny` (from a checkout, test profile) rebuilds the shipped file,
+(devkit/tiny_model.py trains it, devkit/tiny_gguf.py converts and quantizes it);
+`python -m devkit.ship_tiny` (from a checkout, test profile) rebuilds the shipped file,
 and tests/test_tiny_shipped.py proves the shipped file reproduces every scripted turn greedily.
 Everything about the model that runtime code needs is here: the file, its context size, and its
 scripted conversations (`smol_tools.tiny.scripted`).
@@ -26,14 +26,14 @@ class TinyModelUnavailable(RuntimeError):
 
 def tiny_gguf(quant: str | None = None) -> Path:
     """The shipped tiny GGUF. Only `SHIPPED_QUANT` ships; other quants are built by the test
-    fixtures from a checkout (tests/fixtures/tiny_gguf.py) and loaded by path."""
+    fixtures from a checkout (devkit/tiny_gguf.py) and loaded by path."""
     wanted = (quant or SHIPPED_QUANT).upper()
     if wanted != SHIPPED_QUANT:
         raise TinyModelUnavailable(
             f"the tiny model ships as {SHIPPED_QUANT} only (asked for {wanted}); build other quants from a "
-            "checkout (tests/fixtures/tiny_gguf.py) and give the .gguf path")
+            "checkout (devkit/tiny_gguf.py) and give the .gguf path")
     if not SHIPPED_GGUF.is_file():
         raise TinyModelUnavailable(
             f"the tiny model's GGUF is missing from this installation ({SHIPPED_GGUF}); reinstall smol-tools, "
-            "or from a checkout run `python -m tests.fixtures.ship_tiny`")
+            "or from a checkout run `python -m devkit.ship_tiny`")
     return SHIPPED_GGUF

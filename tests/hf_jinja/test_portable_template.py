@@ -1,18 +1,16 @@
 """Portability traps in the template (issue 19 §4).
 
 - `messages[::-1]` (Qwen's reverse scan for the last real user query; LM Studio's engine once
-  rejected reverse slicing): replaced by a forward scan that finds the same index. Proven
-  byte-neutral here on the whole render corpus in our renderer (= transformers),
-  @huggingface/jinja and llama.cpp's engine (llama-server --chat-template-file).
-  If the shipped template still has the reverse scan, the test builds the portable one from
-  it by that one replacement (applying it to templates/ changes the tiny model's cache key,
-  which retrains it: an integration-time step); once applied, the shipped one is tested as is.
+  rejected reverse slicing): the shipped template scans forward instead. Proven byte-neutral
+  here on the whole render corpus against Qwen's reverse scan put back (our renderer =
+  transformers), and the shipped forward scan renders identically in @huggingface/jinja and
+  llama.cpp's engine (llama-server --chat-template-file).
 - `raise_exception` stays: its four calls reject inputs the format cannot express (no
   messages, an unknown role, non-text content parts, content of another type), so a caller
   gets an error instead of a silently wrong prompt. llama.cpp's capability and format
   detection renders the template with synthetic conversations of valid roles and text
   content, which never reach them: llama-server --jinja still reports tool support and
-  returns parsed tool_calls (checked below, with the template as shipped and as portable)."""
+  returns parsed tool_calls (checked below, with the template embedded in the GGUF and given as a file)."""
 
 from __future__ import annotations
 
@@ -23,7 +21,7 @@ from smol_tools.chat_format import load_template, render_prompt
 from smol_tools.hf_jinja_render import render_cases_with_hf_jinja
 from smol_tools.llamacpp.server import LlamaServer
 from tests.conftest import render_corpus
-from tests.fixtures.scripted import load_scripted, scripted_turns
+from devkit.scripted import load_scripted, scripted_turns
 
 CASES = render_corpus()
 REVERSE_SCAN = """{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}
@@ -58,11 +56,15 @@ CALL_TURN = next(t for t in scripted_turns() if t.message.get("tool_calls") and 
 
 
 def portable_template() -> str:
+    """The shipped template: it carries the forward scan."""
     shipped = load_template()
-    if "[::-1]" not in shipped:
-        return shipped
-    assert shipped.count(REVERSE_SCAN) == 1, "the reverse scan changed: update REVERSE_SCAN"
-    return shipped.replace(REVERSE_SCAN, FORWARD_SCAN)
+    assert shipped.count(FORWARD_SCAN) == 1 and "[::-1]" not in shipped
+    return shipped
+
+
+def reverse_scan_template() -> str:
+    """The shipped template with Qwen's reverse scan put back: what the forward scan replaced."""
+    return portable_template().replace(FORWARD_SCAN, REVERSE_SCAN)
 
 
 def _render(case: dict, template: str | None = None) -> str:
@@ -76,9 +78,10 @@ def test_portable_template_has_no_reverse_slice_and_keeps_its_guards() -> None:
     assert portable.count("raise_exception(") == 4
 
 
-def test_portable_template_renders_every_corpus_case_identically_in_jinja2() -> None:
-    portable = portable_template()
-    assert [_render(c, portable) for c in CASES] == [_render(c) for c in CASES]
+def test_forward_scan_renders_every_corpus_case_as_the_reverse_scan_did() -> None:
+    reverse = reverse_scan_template()
+    assert "[::-1]" in reverse
+    assert [_render(c, reverse) for c in CASES] == [_render(c) for c in CASES]
     # The corpus exercises the scan: cases where reasoning is dropped before a later user query.
     assert any(c["messages"][-1]["role"] == "tool" for c in CASES)
 

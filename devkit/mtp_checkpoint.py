@@ -86,7 +86,7 @@ def build_mtp_checkpoint(source: Path, target: Path) -> Path:
 
 def ensure_mtp_checkpoint(tiny_model_path: Path) -> Path:
     """The MTP copy of the tiny model, cached per tiny-model hash and helper version."""
-    from tests.fixtures.tiny_model import CACHE_ROOT
+    from devkit.tiny_model import CACHE_ROOT
 
     target = CACHE_ROOT / "tiny-model-mtp" / f"{tiny_model_path.name}-v{MTP_HELPER_VERSION}"
     return build_mtp_checkpoint(tiny_model_path, target)
