@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from ..chat_format import load_params
+from ..llamacpp.mapping import use_mmap_for
 from ..tool_choice import ToolChoice, tool_names
 from ..toolcalls import StreamingParser
 from ..events import ToolCallCompleted, ToolCallFailed, TurnComplete, TurnEvent, Usage
@@ -58,8 +59,10 @@ class SharedModel:
         try:
             # Prompt batches get the same thread count (llama-cpp-python would use every core).
             threads = n_threads or os.cpu_count()
+            # Not mapped when llama.cpp would repack most weights: mapped, they are held twice.
+            self.mapped = use_mmap_for(path)
             self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
-                             n_batch=512, verbose=False)
+                             n_batch=512, use_mmap=self.mapped, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"llama-cpp-python could not load {path}: {exc}") from exc
         self.path = path

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .build import ensure_llama_programs
+from .mapping import use_mmap_for
 
 
 # Context checkpoints: llama-server's saved recurrent states for hybrid models, whose
@@ -52,6 +53,13 @@ class LlamaServer:
     process: subprocess.Popen | None = None
     _log: Any = None
 
+    def mapping_args(self) -> list[str]:
+        """`--no-mmap` where the CPU backend would repack most weights (mapping.py), unless the
+        caller chose with `extra_args`."""
+        if {"--mmap", "--no-mmap"} & set(self.extra_args):
+            return []
+        return [] if use_mmap_for(Path(self.model)) else ["--no-mmap"]
+
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
@@ -62,7 +70,8 @@ class LlamaServer:
         self._log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)
         cmd = [str(self.binary), "-m", str(self.model), "--host", "127.0.0.1",
                "--port", str(self.port), "--jinja", "-c", str(self.ctx_size),
-               "--threads", str(self.threads or os.cpu_count() or 2), *CHECKPOINT_ARGS, *self.extra_args]
+               "--threads", str(self.threads or os.cpu_count() or 2), *CHECKPOINT_ARGS, *self.mapping_args(),
+               *self.extra_args]
         self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
