@@ -112,9 +112,19 @@ def test_in_process_backend_does_not_map_a_file_it_would_repack(monkeypatch):
         mapping.use_mmap_for(gguf)
 
 
-def test_llama_server_gets_no_mmap_for_a_file_it_would_repack():
+def test_llama_server_loads_a_file_it_would_repack_unmapped():
+    """A real llama-server started on the tiny Q4_K_M: llama.cpp's own log says how it loaded."""
     q4, q8 = ensure_tiny_gguf("Q4_K_M"), ensure_tiny_gguf("Q8_0")
-    if "avx2" in mapping.cpu_flags():
-        assert LlamaServer(q4).mapping_args() == ["--no-mmap"]
-        assert LlamaServer(q8).mapping_args() == []
-    assert LlamaServer(q4, extra_args=["--mmap"]).mapping_args() == []  # the caller's choice wins
+    assert LlamaServer(q4, extra_args=["--load-mode", "mmap"]).mapping_args() == []  # the caller's choice wins
+    if "avx2" not in mapping.cpu_flags():
+        pytest.fail("this test needs a CPU that repacks Q4_K (x86-64 with AVX2)")
+    assert LlamaServer(q8).mapping_args() == []
+    def file_mapped(server: LlamaServer) -> bool:
+        return str(q4) in Path(f"/proc/{server.process.pid}/maps").read_text()
+
+    with LlamaServer(q4, ctx_size=512, threads=1) as server:
+        assert server.mapping_args() == ["--load-mode", "none"]
+        assert not file_mapped(server)
+        assert server.post("/tokenize", {"content": "hello"})["tokens"]  # loaded and answering
+    with LlamaServer(q4, ctx_size=512, threads=1, extra_args=["--load-mode", "mmap"]) as server:
+        assert file_mapped(server)  # what the default would do: the source pages stay mapped

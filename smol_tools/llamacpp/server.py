@@ -54,11 +54,11 @@ class LlamaServer:
     _log: Any = None
 
     def mapping_args(self) -> list[str]:
-        """`--no-mmap` where the CPU backend would repack most weights (mapping.py), unless the
-        caller chose with `extra_args`."""
-        if {"--mmap", "--no-mmap"} & set(self.extra_args):
+        """`--load-mode none` (this llama.cpp's spelling of the older `--no-mmap`) where the CPU
+        backend would repack most weights (mapping.py), unless the caller chose with `extra_args`."""
+        if {"--load-mode", "-lm", "--mmap", "--no-mmap"} & set(self.extra_args):
             return []
-        return [] if use_mmap_for(Path(self.model)) else ["--no-mmap"]
+        return [] if use_mmap_for(Path(self.model)) else ["--load-mode", "none"]
 
     @property
     def base_url(self) -> str:
