@@ -270,3 +270,15 @@ def test_the_session_counts_as_the_filled_context_of_its_quant():
     short = merge_reports([report(8000)])
     assert "context_full" not in short["runtimes"]["Q4_K_M"]["contexts"]["32768"]
     assert "Q4_K_M @ 32768 context filled: not run yet" in short["not_measured"]
+
+
+def test_readme_prints_the_measured_headline():
+    """README's real-size line is the one measured.headline() makes from bench/reference/real-size.json,
+    so the front page's figures are the results file's, not estimates."""
+    from smol_tools.pipeline.measured import REFERENCE, headline, load_results
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    results = load_results(REFERENCE)
+    line = headline(results) if results else ""
+    assert line, "the committed results file has no Q4_K_M runtime figures"
+    assert line in " ".join(readme.split()), line

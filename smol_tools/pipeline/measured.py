@@ -77,16 +77,23 @@ def measured_markdown(results: dict[str, Any]) -> str:
     cpu = machine.get("cpu") or "unknown CPU"
     lines += ["", f"Measured {str(results.get('date', ''))[:10]} on {cpu} ({machine.get('cores')} cores, "
                   f"{(machine.get('memory_bytes') or 0) / 2**30:.0f} GiB), {plan.get('threads')} threads, "
-                  f"with a random-weight stand-in of this model's shape (`{(results.get('commands') or ['?'])[0]}`). "
+                  f"with a random-weight stand-in of this model's shape ({_commands(results)}). "
                   f"pp: tokens/s on a {plan.get('prompt_tokens')}-token prompt; tg: tokens/s decoding "
-                  f"{plan.get('gen_tokens')} tokens. RSS: resident memory of a fresh process (weights are "
-                  "memory-mapped and count once read). Computed total: the memory table above. Roofline: the "
+                  f"{plan.get('gen_tokens')} tokens. RSS: resident memory of a fresh process (weights memory-mapped, "
+                  "or read in where llama.cpp repacks most of them, as for Q4_K_M on x86). Computed total: the "
+                  "memory table above. Roofline: the "
                   "decode rate this machine's measured read bandwidth allows (weights read once per token). "
                   "'-': not measured."]
     missing = results.get("not_measured") or []
     if missing:
         lines.append(f"Not measured in this run: {'; '.join(str(m).split(':')[0] for m in missing)}.")
     return "\n".join(lines)
+
+
+def _commands(results: dict[str, Any]) -> str:
+    commands = results.get("commands") or ["python -m bench --real-size"]
+    more = f" and {len(commands) - 1} more run(s), merged with `--merge`" if len(commands) > 1 else ""
+    return f"`{commands[-1]}`{more}"
 
 
 def measured_section(folder: Path, file_names: Sequence[str], path: Path = REFERENCE) -> str:
@@ -100,3 +107,29 @@ def measured_section(folder: Path, file_names: Sequence[str], path: Path = REFER
                 return measured_markdown(results)
             return ""
     return ""
+
+
+def headline(results: dict[str, Any], quant: str = "Q4_K_M") -> str:
+    """The README's one-line summary of `quant`, from the measured figures only ("" when none)."""
+    entry = (results.get("runtimes") or {}).get(quant) or {}
+    rows = entry.get("contexts") or {}
+    if not rows:
+        return ""
+    smallest, largest = rows[min(rows, key=int)], rows[max(rows, key=int)]
+    ip = smallest.get("in_process") or {}
+    bench = entry.get("llama_bench") or {}
+    full = (largest.get("in_process") or {}).get("rss_after_fill_mib") or (largest.get("context_full") or {}).get("rss_mib")
+    machine = results.get("machine") or {}
+    parts = [f"{quant} on {(results.get('plan') or {}).get('threads')} threads ({machine.get('cpu') or 'CPU'}):"]
+    if ip.get("tg_tokens_per_s"):
+        parts.append(f"decodes {ip['tg_tokens_per_s']:.1f} tokens/s in process"
+                     + (f" (llama-bench {bench['tg_tokens_per_s']:.1f})" if bench.get("tg_tokens_per_s") else "")
+                     + (f", reads a prompt at {ip['pp_tokens_per_s']:.0f} tokens/s" if ip.get("pp_tokens_per_s") else ""))
+    if ip.get("rss_after_turn_mib"):
+        parts.append(f"{ip['rss_after_turn_mib'] / 1024:.1f} GiB resident at {int(min(rows, key=int)) // 1024}K context")
+    top = int(max(rows, key=int)) // 1024
+    if full:
+        parts.append(f"{full / 1024:.1f} GiB with {top}K of context filled")
+    elif len(rows) > 1 and (largest.get("in_process") or {}).get("rss_after_turn_mib"):  # llama.cpp allocates the cache up front
+        parts.append(f"{largest['in_process']['rss_after_turn_mib'] / 1024:.1f} GiB at {top}K")
+    return " ".join(parts[:1]) + " " + "; ".join(parts[1:]) + f" (measured {str(results.get('date', ''))[:10]})."
