@@ -33,6 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from smol_tools.pipeline.measured import context_full_rss
+
 from ..common import ROOT
 from .measure import TreeSampler, tree_rss_cpu
 
@@ -515,11 +517,6 @@ def run(plan: Plan) -> dict[str, Any]:
             results.not_measured.append(f"{part}: not run (not in --parts)")
     report["not_measured"] = results.not_measured
     return report
-
-
-def context_full_rss(row: dict[str, Any]) -> float | None:
-    """RSS with the context full: the in-process fill, else the session that filled it."""
-    return (row.get("in_process") or {}).get("rss_after_fill_mib") or (row.get("context_full") or {}).get("rss_mib")
 
 
 def link_session_fill(report: dict[str, Any]) -> None:

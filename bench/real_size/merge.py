@@ -13,7 +13,9 @@ from __future__ import annotations
 import copy
 from typing import Any, Iterable
 
-from .harness import context_full_rss, link_session_fill, ratios
+from smol_tools.pipeline.measured import context_full_rss
+
+from .harness import link_session_fill, ratios
 
 # Whole parts: the latest run that has one wins it outright (they are measured as one piece).
 WHOLE_PARTS = ("standin", "convert_plan", "package", "quick_build", "bandwidth", "session", "shape_key")

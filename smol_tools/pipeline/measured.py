@@ -33,6 +33,11 @@ def shape_key(path: Path) -> str:
             f"groups={shape.group_count} conv={shape.conv_kernel} params={params}")
 
 
+def context_full_rss(row: dict[str, Any]) -> float | None:
+    """MiB resident with the context full: the in-process fill, else the session that filled it."""
+    return (row.get("in_process") or {}).get("rss_after_fill_mib") or (row.get("context_full") or {}).get("rss_mib")
+
+
 def load_results(path: Path = REFERENCE) -> dict[str, Any] | None:
     try:
         return json.loads(Path(path).read_text())
@@ -65,7 +70,7 @@ def measured_markdown(results: dict[str, Any]) -> str:
             lines.append("| " + " | ".join([
                 f"`{entry.get('file', quant)}`", f"{int(ctx) // 1024}K", _num(ip.get("load_s"), 2),
                 _gib(ip.get("rss_after_load_mib")), _gib(ip.get("rss_after_turn_mib")),
-                _gib(ip.get("rss_after_fill_mib") or (row.get("context_full") or {}).get("rss_mib")),
+                _gib(context_full_rss(row)),
                 _gib(row.get("computed_total_mib")),
                 f"{_num(bench.get('pp_tokens_per_s'))} / {_num(bench.get('tg_tokens_per_s'), 2)}",
                 f"{_num(ip.get('pp_tokens_per_s'))} / {_num(ip.get('tg_tokens_per_s'), 2)}",
@@ -118,7 +123,7 @@ def headline(results: dict[str, Any], quant: str = "Q4_K_M") -> str:
     smallest, largest = rows[min(rows, key=int)], rows[max(rows, key=int)]
     ip = smallest.get("in_process") or {}
     bench = entry.get("llama_bench") or {}
-    full = (largest.get("in_process") or {}).get("rss_after_fill_mib") or (largest.get("context_full") or {}).get("rss_mib")
+    full = context_full_rss(largest)
     machine = results.get("machine") or {}
     parts = [f"{quant} on {(results.get('plan') or {}).get('threads')} threads ({machine.get('cpu') or 'CPU'}):"]
     if ip.get("tg_tokens_per_s"):
