@@ -400,6 +400,11 @@ def measure_bandwidth(plan: Plan, trials: int = 3) -> dict[str, Any]:
                       f"best of {trials} launches"}
 
 
+def roofline_tokens_per_s(bandwidth: dict[str, Any], weight_bytes_per_token: int) -> float:
+    """The decode rate the measured read bandwidth allows when every token reads the weights once."""
+    return round(bandwidth["gb_per_s"] * 1e9 / weight_bytes_per_token, 3)
+
+
 def weight_bytes_per_token(gguf: Path) -> int:
     """Bytes of weights one decoded token reads: every tensor but the MTP layers; with an untied
     output matrix the token embedding is only looked up (one row), so it does not count."""
@@ -474,7 +479,7 @@ def run(plan: Plan) -> dict[str, Any]:
         per_token = weight_bytes_per_token(gguf)  # kept without a bandwidth: a later --merge may bring one
         entry["roofline"] = {"weight_bytes_per_token": per_token}
         if bandwidth:
-            entry["roofline"]["roofline_tokens_per_s"] = round(bandwidth["gb_per_s"] * 1e9 / per_token, 3)
+            entry["roofline"]["roofline_tokens_per_s"] = roofline_tokens_per_s(bandwidth, per_token)
         if bench_program:
             from .llama_bench import run_llama_bench
 

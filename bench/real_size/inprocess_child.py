@@ -20,13 +20,10 @@ from .measure import rss_parts_mib
 from .prompts import filler_messages
 
 
-def _rss_mib() -> float:
-    return rss_parts_mib()["rss_mib"]
-
-
-def _split(result: dict, when: str) -> None:
-    """The anonymous and file-backed parts of the RSS `when` (see measure.rss_parts_mib)."""
+def _record_rss(result: dict, when: str) -> None:
+    """The RSS `when`, with its anonymous and file-backed parts (measure.rss_parts_mib), from one read."""
     parts = rss_parts_mib()
+    result[f"rss_{when}_mib"] = parts["rss_mib"]
     result[f"rss_anon_{when}_mib"], result[f"rss_file_{when}_mib"] = parts["anon_mib"], parts["file_mib"]
 
 
@@ -44,13 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     from smol_tools.events import TurnComplete
     from smol_tools.backends.llama_cpp import LlamaCppBackend
 
-    result: dict = {"rss_before_load_mib": round(_rss_mib(), 1)}
+    result: dict = {"rss_before_load_mib": rss_parts_mib()["rss_mib"]}
     started = time.perf_counter()
     backend = LlamaCppBackend(args.gguf, n_ctx=args.ctx, n_threads=args.threads,
                               checkpoints_per_session=0)  # the rates of one turn, no state copies
     result["load_s"] = round(time.perf_counter() - started, 3)
-    result["rss_after_load_mib"] = round(_rss_mib(), 1)
-    _split(result, "after_load")
+    _record_rss(result, "after_load")
     messages = filler_messages(backend.count_prompt_tokens, args.prompt_tokens)
     complete = None
     for event in backend.stream_turn(messages, None, sampling=SamplingParams.greedy(max_tokens=args.gen),
@@ -63,9 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         "prompt_seconds": round(usage.prompt_seconds, 4),
         "pp_tokens_per_s": round(usage.prompt_tokens_evaluated / usage.prompt_seconds, 3) if usage.prompt_seconds else None,
         "completion_tokens": usage.completion_tokens, "generation_seconds": round(usage.generation_seconds, 4),
-        "tg_tokens_per_s": round(usage.tokens_per_second, 3), "finish": complete.finish_reason,
-        "rss_after_turn_mib": round(_rss_mib(), 1)})
-    _split(result, "after_turn")
+        "tg_tokens_per_s": round(usage.tokens_per_second, 3), "finish": complete.finish_reason})
+    _record_rss(result, "after_turn")
     if args.fill:
         llm = backend.model.llm
         llm.reset()
@@ -76,10 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         tokens = (base * (n // len(base) + 1))[:n]
         started = time.perf_counter()
         llm.eval(tokens)
-        result.update({"fill_tokens": n, "fill_seconds": round(time.perf_counter() - started, 2),
-                       "fill_tokens_per_s": round(n / (time.perf_counter() - started), 3),
-                       "rss_after_fill_mib": round(_rss_mib(), 1)})
-        _split(result, "after_fill")
+        elapsed = time.perf_counter() - started
+        result.update({"fill_tokens": n, "fill_seconds": round(elapsed, 2), "fill_tokens_per_s": round(n / elapsed, 3)})
+        _record_rss(result, "after_fill")
     result["threads"] = args.threads
     result["pid"] = os.getpid()
     print(json.dumps(result))

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 from smol_tools.pipeline.measured import context_full_rss
 
-from .harness import link_session_fill, ratios
+from .harness import link_session_fill, ratios, roofline_tokens_per_s
 
 # Whole parts: the latest run that has one wins it outright (they are measured as one piece).
 WHOLE_PARTS = ("standin", "convert_plan", "package", "quick_build", "bandwidth", "session", "shape_key")
@@ -109,7 +109,7 @@ def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
         per_token = (entry.get("roofline") or {}).get("weight_bytes_per_token")
         if bandwidth and per_token:  # the merged bandwidth, whichever run measured it
             entry["roofline"] = {"weight_bytes_per_token": per_token,
-                                 "roofline_tokens_per_s": round(bandwidth["gb_per_s"] * 1e9 / per_token, 3)}
+                                 "roofline_tokens_per_s": roofline_tokens_per_s(bandwidth, per_token)}
         entry["contexts"] = dict(sorted(entry["contexts"].items(), key=lambda kv: int(kv[0])))
         entry["ratios"] = ratios(entry)
     merged["runtimes"] = runtimes
