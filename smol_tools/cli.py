@@ -17,6 +17,7 @@ from .backends.factory import BACKEND_KINDS
 from .cli_errors import FAILED, CliError, UsageError, debug_enabled, one_line
 from .cli_help import URL_HELP, HelpFormatter, apply_formatter
 from .model_source import DEFAULT_HOMES, DEFAULT_QUANT
+from .termination import unwind_on_termination
 
 
 
@@ -359,8 +360,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .eval.cli_args import add_eval_parser  # start-up time: the CLI loads only what the chosen subcommand runs
 
-    add_eval_parser(sub)
+    add_eval_parser(sub).set_defaults(func=cmd_eval_with_variables)
     return parser
+
+
+def cmd_eval_with_variables(args: argparse.Namespace) -> int:
+    """`smol-tools eval`: the SMOL_TOOLS_* variables fill the flags left out, then the eval runs
+    (applied here, above both layers: the eval package does not read the app's settings)."""
+    from .cli_chat import apply_model_variables  # start-up time: the CLI loads only what the chosen subcommand runs
+    from .eval.cli_args import cmd_eval  # start-up time: the CLI loads only what the chosen subcommand runs
+
+    apply_model_variables(args)
+    return cmd_eval(args)
 
 
 def _versions() -> str:
@@ -403,6 +414,11 @@ def _llama_cpp_build() -> str:
     cache = os.environ.get("SMOL_TOOLS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "smol-tools")
     servers = sorted(glob.glob(os.path.join(cache, "llama.cpp-bin", f"{version}-*", "bin", "llama-server")))
     where = f"the tree vendored in llama-cpp-python {version}"
+    from .llamacpp.source import vendored_commit  # start-up time: only --version reads the sdist
+
+    commit = vendored_commit(version)
+    if commit:  # the built programs cannot name it (the sdist has no .git): its changelog does
+        where += f" (llama.cpp commit {commit}, from its changelog)"
     if not servers:
         return f"{where}; programs not built yet (the first llama-server or package run builds them)"
     try:
@@ -431,6 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _complete(parser)
     args = parser.parse_args(raw)  # bad usage: argparse prints it and exits 2
     debug = debug_enabled(args.debug)
+    unwind_on_termination()  # a llama-server a command started is stopped when it is killed
     try:
         return int(args.func(args) or 0)
     except CliError as exc:

@@ -9,6 +9,7 @@ the session is the app's `AppSession`, so `--once --json` prints a turn exactly 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import queue
@@ -17,7 +18,7 @@ import threading
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from .app.backend_choice import BackendChoice, open_backend, open_tiny
 from .app.config import AppConfig, ConfigError, hub_spec
@@ -77,6 +78,20 @@ def chat_config(options: ChatOptions, env: dict[str, str] | None = None) -> AppC
     if options.no_network:
         changes["allow_network"] = False
     return replace(config, **changes)
+
+
+def apply_model_variables(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> None:
+    """`eval`'s flags left out take the variables the app and `chat` read (SMOL_TOOLS_BACKEND,
+    _MODEL with _QUANT, _URL, _API_KEY, _N_CTX), so one environment points every command at the
+    same model. A variable set wrong is a UsageError that names it."""
+    config = chat_config(ChatOptions(), dict(os.environ if env is None else env))
+    args.backend = args.backend or config.backend
+    if args.model is None and config.model:
+        # in process the quant joins a Hub repo, as in chat; a server's model is a name
+        args.model = model_spec(config) if args.backend == "llama-cpp-python" else config.model
+    args.url = args.url if args.url is not None else config.url
+    args.api_key = args.api_key or config.api_key
+    args.n_ctx = args.n_ctx or config.n_ctx
 
 
 def model_spec(config: AppConfig) -> str:

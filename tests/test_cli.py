@@ -107,6 +107,49 @@ def test_version_names_the_package_the_runtimes_and_gguf() -> None:
     assert lines[3].startswith("llama.cpp: the tree vendored in llama-cpp-python")
 
 
+CHANGELOG = """# Changelog
+
+## [Unreleased]
+
+## [9.9.2]
+
+- fix(server): a fix only; the tree is still 9.9.1's
+
+## [9.9.1]
+
+- feat: update llama.cpp to ggml-org/llama.cpp@0c1e57098
+- feat: update llama.cpp to ggml-org/llama.cpp@4df29be4f
+"""
+
+
+def test_the_vendored_llama_cpp_commit_comes_from_the_changelog(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from smol_tools.llamacpp.source import commit_from_changelog
+
+    assert commit_from_changelog(CHANGELOG, "9.9.1") == "0c1e57098"
+    assert commit_from_changelog(CHANGELOG, "9.9.2") == "0c1e57098"  # a release that did not update it
+    assert commit_from_changelog(CHANGELOG, "1.0.0") is None
+    # --version reads it from the cached sdist (the programs built from it say "commit unknown").
+    from importlib import metadata
+
+    version = metadata.version("llama-cpp-python")
+    sdist = tmp_path / "sdist" / f"llama_cpp_python-{version}.tar.gz"
+    sdist.parent.mkdir()
+    with tarfile.open(sdist, "w:gz") as tar:
+        for name, text in ((f"llama_cpp_python-{version}/README.md", "readme"),
+                           (f"llama_cpp_python-{version}/CHANGELOG.md", CHANGELOG.replace("9.9.1", version))):
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    result = subprocess.run([sys.executable, "-m", "smol_tools", "--version"], capture_output=True, text=True,
+                            cwd=ROOT, env=_env(SMOL_TOOLS_CACHE=str(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    assert f"llama-cpp-python {version} (llama.cpp commit 0c1e57098, from its changelog)" in result.stdout
+
+
 @pytest.mark.parametrize("command", ["render", "parse", "chat", "doctor", "retemplate", "package", "eval"])
 def test_every_option_has_help_and_says_its_default(command: str) -> None:
     from smol_tools.cli import build_parser

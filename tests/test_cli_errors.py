@@ -34,10 +34,15 @@ def files(tmp_path_factory) -> Path:
     return d
 
 
+AUTHORIZATIONS: list[str | None] = []
+
+
 class _NotFound(BaseHTTPRequestHandler):
-    """A real HTTP server that answers everything with 404: up, but not an inference server."""
+    """A real HTTP server that answers everything with 404: up, but not an inference server.
+    It keeps the Authorization header of every request (AUTHORIZATIONS)."""
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        AUTHORIZATIONS.append(self.headers.get("Authorization"))
         self.send_error(404)
 
     do_POST = do_GET
@@ -129,6 +134,12 @@ CASES = [
     ("eval-bad-json-suite", ["eval", "--model", "tiny", "--suite", "{d}/bad.json"], {}, USAGE, ["bad.json"]),
     ("eval-no-model", ["eval"], {}, USAGE, ["give --model"]),
     ("eval-missing-model-file", ["eval", "--model", "{d}/absent.gguf", "--suite", "tiny"], {}, USAGE, ["absent.gguf"]),
+    ("eval-env-bad-backend", ["eval", "--suite", "tiny"], {"SMOL_TOOLS_BACKEND": "vllm"}, USAGE,
+     ["SMOL_TOOLS_BACKEND='vllm'", "llama-cpp-python"]),
+    # the variables are read: the model in SMOL_TOOLS_MODEL is the one looked for
+    ("eval-env-model-path", ["eval", "--suite", "tiny"], {"SMOL_TOOLS_MODEL": "./gone.gguf"}, USAGE, ["gone.gguf"]),
+    ("eval-env-server-down", ["eval", "--suite", "tiny"], {"SMOL_TOOLS_BACKEND": "openai", "SMOL_TOOLS_MODEL": "x",
+     "SMOL_TOOLS_URL": "http://127.0.0.1:9"}, FAILED, ["cannot reach http://127.0.0.1:9", "Start the server"]),
     ("eval-unknown-scenario", ["eval", "--model", "tiny", "--scenario", "chess"], {}, USAGE, ["invalid choice"]),
 ]
 
@@ -166,6 +177,23 @@ def test_eval_on_a_server_that_fails_every_step_exits_1_with_the_first_cause(not
     assert "Traceback" not in result.stderr
     assert "every step failed to run" in result.stderr
     assert "the first (tiny-" in result.stderr and "404" in result.stderr
+
+
+def test_eval_takes_its_server_and_key_from_the_apps_variables(not_a_model_server: str, tmp_path: Path) -> None:
+    # No flags: SMOL_TOOLS_BACKEND/_URL/_MODEL/_API_KEY, as chat and the app read them.
+    AUTHORIZATIONS.clear()
+    result = run_cli("eval", "--suite", "tiny", "--limit", "1", "--no-progress", cwd=tmp_path,
+                     env={"SMOL_TOOLS_BACKEND": "openai", "SMOL_TOOLS_URL": not_a_model_server,
+                          "SMOL_TOOLS_MODEL": "x", "SMOL_TOOLS_API_KEY": "sk-eval-test"})
+    assert result.returncode == FAILED and "every step failed to run on openai:x" in result.stderr, result.stderr
+    assert "Bearer sk-eval-test" in AUTHORIZATIONS  # the inference requests carried the key
+    assert "sk-eval-test" not in result.stdout + result.stderr
+    # A flag still wins over its variable.
+    AUTHORIZATIONS.clear()
+    result = run_cli("eval", "--suite", "tiny", "--limit", "1", "--no-progress", "--api-key", "sk-flag", cwd=tmp_path,
+                     env={"SMOL_TOOLS_BACKEND": "openai", "SMOL_TOOLS_URL": not_a_model_server,
+                          "SMOL_TOOLS_MODEL": "x", "SMOL_TOOLS_API_KEY": "sk-eval-test"})
+    assert "Bearer sk-flag" in AUTHORIZATIONS and "Bearer sk-eval-test" not in AUTHORIZATIONS
 
 
 @pytest.mark.parametrize("how", [["--debug"], "env"])

@@ -262,6 +262,31 @@ def test_connection_is_pinned_to_the_vetted_address(registry, tmp_path, server):
     assert calls == ["pinned.test"]
 
 
+def test_dns_rebinding_cannot_swap_the_address_after_the_check(registry, plain, monkeypatch, server):
+    """A name that answers a public address to the check and loopback to everyone after (a
+    rebinding attacker's DNS with TTL 0): the one connection goes to the checked address, the
+    name is resolved once, and the local server never sees a request."""
+    port = int(server.split(":")[1])
+    answers = iter([["93.184.216.34"], ["127.0.0.1"], ["127.0.0.1"]])
+    calls: list[str] = []
+
+    def rebinding_dns(host: str, port: int) -> list[str]:
+        calls.append(host)
+        return next(answers)
+
+    connected: list[tuple] = []
+
+    def no_internet_here(address, *args, **kwargs):  # record where the socket would go; refuse
+        connected.append(address)
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(netguard, "resolve_host", rebinding_dns)
+    monkeypatch.setattr(socket, "create_connection", no_internet_here)
+    message = error_of(registry.execute("http_request", {"url": f"http://rebind.example:{port}/echo"}, plain))
+    assert "could not connect to rebind.example" in message
+    assert calls == ["rebind.example"] and connected == [("93.184.216.34", port)]
+
+
 # --- redirects --------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,15 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Run an eval suite through a backend and report tool-selection P/R/F1, JSON validity, "
                     "argument correctness and no-tool accuracy, overall and per scenario, with bootstrap "
                     "95% confidence intervals. Metric definitions: evals/README.md.")
-    parser.add_argument("--backend", choices=BACKENDS, default="llama-cpp-python",
-                        help="where the model runs (llama-cpp-python: in process)")
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
+                        help="where the model runs (default: $SMOL_TOOLS_BACKEND, else llama-cpp-python: "
+                             "in process)")
     parser.add_argument("--model", default=None,
                         help="in process: a GGUF path, owner/repo:QUANT, or tiny[:QUANT] (the test model); "
-                             "servers: the model name")
-    parser.add_argument("--url", default="", help=URL_HELP)
+                             "servers: the model name (default: $SMOL_TOOLS_MODEL, with $SMOL_TOOLS_QUANT)")
+    parser.add_argument("--url", default=None, help=URL_HELP + " (default: $SMOL_TOOLS_URL)")
+    parser.add_argument("--api-key", default=None,
+                        help="bearer token for an OpenAI-compatible server (default: $SMOL_TOOLS_API_KEY)")
     parser.add_argument("--suite", default=None,
                         help="suite JSON (default: the packaged smol_tools/eval/suite.json); 'tiny' = the tiny model's scripted suite")
     parser.add_argument("--out", type=Path, help="write the JSON report here")
@@ -37,7 +41,8 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--case", action="append", help="only these case ids")
     parser.add_argument("--limit", type=int, help="only the first N (selected) cases")
     parser.add_argument("--max-tokens", type=int, help="generation limit per step (default: templates/params.json)")
-    parser.add_argument("--n-ctx", type=int, help="context length (default 32768; 4096 for the tiny model)")
+    parser.add_argument("--n-ctx", type=int,
+                        help="context length (default: $SMOL_TOOLS_N_CTX, else 32768; 4096 for the tiny model)")
     parser.add_argument("--bootstrap", type=int, default=DEFAULT_RESAMPLES, help="bootstrap resamples")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="bootstrap seed")
     parser.add_argument("--fail-under", type=float, help="exit 1 when the overall tool F1 is below this")
@@ -63,8 +68,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except (SuiteError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # Flags left out: `smol-tools eval` fills them from the SMOL_TOOLS_* variables first
+    # (cli_chat.apply_model_variables); called directly, the defaults are these.
+    args.backend, args.url = args.backend or "llama-cpp-python", args.url or ""
     if args.model:
         specs.insert(0, RunSpec(f"{args.backend}:{args.model}", args.backend, args.model, args.url))
+    specs = [replace(spec, api_key=spec.api_key or args.api_key) for spec in specs]
     if not specs:
         print("error: give --model (and --backend), or --compare SPEC...", file=sys.stderr)
         return 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any, Mapping, Sequence
 
@@ -27,6 +27,7 @@ class RunSpec:
     backend: str
     model: str
     url: str = ""
+    api_key: str | None = field(default=None, repr=False)  # never printed with the spec
 
 
 def parse_spec(text: str) -> RunSpec:

@@ -25,7 +25,8 @@ def resolve_model(backend: str, model: str) -> tuple[str, int | None]:
 
 def make_spec_backend(spec: RunSpec, n_ctx: int | None = None) -> Backend:
     model, tiny_ctx = resolve_model(spec.backend, spec.model)
-    return make_backend(spec.backend, model=model, url=spec.url, n_ctx=n_ctx or tiny_ctx)  # type: ignore[arg-type]
+    return make_backend(spec.backend, model=model, url=spec.url, n_ctx=n_ctx or tiny_ctx,  # type: ignore[arg-type]
+                        api_key=spec.api_key)
 
 
 def evaluate(backend: Backend, suite: Suite, *, label: str = "", backend_info: dict[str, Any] | None = None,

@@ -8,6 +8,7 @@ per machine into ~/.cache/smol-tools/llama.cpp/<llama-cpp-python version>/.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,37 @@ def llama_cpp_python_version() -> str:
 
 def sdist_path(version: str) -> Path:
     return CACHE_ROOT / "sdist" / f"llama_cpp_python-{version}.tar.gz"
+
+
+_UPDATE_LINE = re.compile(r"llama\.cpp@([0-9a-f]{7,40})")
+
+
+def commit_from_changelog(text: str, version: str) -> str | None:
+    """The llama.cpp commit llama-cpp-python `version` vendors, from its CHANGELOG.md: the first
+    "update llama.cpp to ggml-org/llama.cpp@HASH" at or below that version's heading (a release
+    without such a line still carries the previous one's tree)."""
+    heading = re.search(rf"^## \[{re.escape(version)}\]", text, re.MULTILINE)
+    found = _UPDATE_LINE.search(text, heading.end()) if heading else None
+    return found.group(1) if found else None
+
+
+def vendored_commit(version: str | None = None) -> str | None:
+    """The vendored tree's llama.cpp commit, read from the cached sdist's changelog; None without
+    the sdist. The sdist has no git metadata, so the programs we build say "commit unknown"."""
+    version = version or llama_cpp_python_version()
+    archive = sdist_path(version)
+    if not archive.exists():
+        return None
+    wanted = f"llama_cpp_python-{version}/CHANGELOG.md"
+    try:
+        with tarfile.open(archive) as tar:
+            for member in tar:  # stops at the file: getmember() would decompress all 76 MB first
+                if member.name == wanted:
+                    handle = tar.extractfile(member)
+                    return commit_from_changelog(handle.read().decode("utf-8", "replace"), version) if handle else None
+    except (OSError, tarfile.TarError):
+        return None
+    return None
 
 
 def _download_sdist(version: str) -> Path:
