@@ -23,7 +23,9 @@ from typing import Any
 
 # Only the token list is decoded in full: doctor needs the ids of the stop tokens.
 DECODED_ARRAYS = frozenset({"tokenizer.ggml.tokens"})
-SMALL_ARRAY = 64  # numeric arrays up to this length are decoded (e.g. rope sections)
+# Numeric arrays up to this length are decoded: per-layer ones (head counts, which layers are
+# recurrent, rope sections) always are; per-token ones (token types, scores: 248k) are not.
+SMALL_ARRAY = 4096
 
 _SCALAR_FORMATS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?",
                    10: "Q", 11: "q", 12: "d"}

@@ -42,37 +42,53 @@ class _QuietServer(ThreadingHTTPServer):
 
 class AppProcess:
     """`python app.py` as a user runs it, on 127.0.0.1:<free port>, offline (HF_HUB_OFFLINE=1:
-    the Hub is unreachable, so the app must fall back to the tiny model and say so)."""
+    the Hub is unreachable, so the app must fall back to the tiny model and say so).
+    `python` and `environ` (instead of this process's environment) run it as someone else would:
+    the Space rehearsal's own venv with a Space's variables."""
 
-    def __init__(self, name: str = "app", **env: str) -> None:
+    def __init__(self, name: str = "app", *, python: str | Path = sys.executable,
+                 environ: dict[str, str] | None = None, start_timeout: float = 180.0, **env: str) -> None:
         self.port = free_port()
-        self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_SERVER_PORT": str(self.port),
+        base = dict(os.environ if environ is None else environ)
+        if environ is None:
+            base.pop("GRADIO_SERVER_NAME", None)  # this shell's choice must not expose a test app
+        self.env = {**base, "HF_HUB_OFFLINE": "1", "GRADIO_SERVER_PORT": str(self.port),
                     "GRADIO_ANALYTICS_ENABLED": "False", "SMOL_TOOLS_LOG": "WARNING", **env}
-        self.env.pop("GRADIO_SERVER_NAME", None)
+        self.python = str(python)
+        self.start_timeout = start_timeout
         self.log_path = ARTIFACTS / f"{name}.log"
         self.process: subprocess.Popen | None = None
+        self.boot_s = 0.0  # from the launch to the first answer of /gradio_api/info
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 180.0) -> "AppProcess":
+    def start(self, timeout: float | None = None) -> "AppProcess":
+        timeout = self.start_timeout if timeout is None else timeout
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("wb")
-        self.process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=self.env,
-                                        stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen([self.python, "app.py"], cwd=ROOT, env=self.env,
+                                            stdout=log, stderr=subprocess.STDOUT)
+        deadline = started + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"app.py exited with {self.process.returncode}:\n{self.log_tail()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/gradio_api/info", timeout=2) as response:
                     if response.status == 200:
+                        self.boot_s = time.monotonic() - started
                         return self
             except OSError:
                 time.sleep(0.3)
         self.stop()
         raise RuntimeError(f"app.py did not answer within {timeout:.0f}s:\n{self.log_tail()}")
+
+    def page(self) -> str:
+        with urllib.request.urlopen(f"{self.url}/", timeout=30) as response:
+            assert response.status == 200
+            return response.read().decode("utf-8", "replace")
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""

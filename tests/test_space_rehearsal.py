@@ -36,7 +36,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from tests.test_app_support import ARTIFACTS, call, client, free_port
+from tests.test_app_support import AppProcess, call, client
 
 ROOT = Path(__file__).resolve().parent.parent
 WHEEL_INDEX = "https://abetlen.github.io/llama-cpp-python/whl/cpu"
@@ -192,61 +192,15 @@ def _index_has_the_wheel(version: str) -> bool:
     return f"llama_cpp_python-{version}-" in page and ".whl" in page
 
 
-class SpaceApp:
-    """`python app.py` from the rehearsal venv, with a Space's environment, on a free port."""
+class SpaceApp(AppProcess):
+    """`python app.py` from the rehearsal venv, with a Space's environment (and nothing of this
+    process's), on a free port."""
 
     def __init__(self, space: SpaceVenv, name: str, **extra: str) -> None:
-        self.port = free_port()
-        venv_bin = space.python.parent
-        self.env = {"PATH": f"{venv_bin}{os.pathsep}/usr/local/bin:/usr/bin:/bin", "HOME": str(space.home),
-                    "LANG": "C.UTF-8", "HF_HOME": str(space.home / "hf"), "HF_HUB_OFFLINE": "1",
-                    "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_SERVER_PORT": str(self.port),
-                    "SMOL_TOOLS_LOG": "INFO", **SPACE_ENV, **extra}
-        self.python = space.python
-        self.log_path = ARTIFACTS / f"space_rehearsal_{name}.log"
-        self.process: subprocess.Popen | None = None
-        self.boot_s = 0.0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> "SpaceApp":
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        start = time.monotonic()
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen([str(self.python), "app.py"], cwd=ROOT, env=self.env,
-                                            stdout=log, stderr=subprocess.STDOUT)
-        deadline = start + 240
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"app.py exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/gradio_api/info", timeout=2) as response:
-                    if response.status == 200:
-                        self.boot_s = time.monotonic() - start
-                        return self
-            except OSError:
-                time.sleep(0.3)
-        self.__exit__()
-        raise AssertionError(f"app.py did not answer within 240 s:\n{self.log_tail()}")
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def log_tail(self, chars: int = 4000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
-
-    def page(self) -> str:
-        with urllib.request.urlopen(f"{self.url}/", timeout=30) as response:
-            assert response.status == 200
-            return response.read().decode("utf-8", "replace")
+        environ = {"PATH": f"{space.python.parent}{os.pathsep}/usr/local/bin:/usr/bin:/bin", "HOME": str(space.home),
+                   "LANG": "C.UTF-8", "HF_HOME": str(space.home / "hf"), **SPACE_ENV}
+        super().__init__(f"space_rehearsal_{name}", python=space.python, environ=environ, start_timeout=240,
+                         SMOL_TOOLS_LOG="INFO", **extra)
 
 
 def _assert_locked(c) -> None:

@@ -408,12 +408,11 @@ def roofline_tokens_per_s(bandwidth: dict[str, Any], weight_bytes_per_token: int
 def weight_bytes_per_token(gguf: Path) -> int:
     """Bytes of weights one decoded token reads: every tensor but the MTP layers; with an untied
     output matrix the token embedding is only looked up (one row), so it does not count."""
-    from gguf import GGUFReader
-
+    from smol_tools.gguf_header import read_header
     from smol_tools.pipeline.memory import read_shape
 
     shape = read_shape(gguf)
-    names = {t.name: int(t.n_bytes) for t in GGUFReader(gguf).tensors}
+    names = {t.name: t.n_bytes for t in read_header(gguf).tensors}
     embedding = names.get("token_embd.weight", 0) if "output.weight" in names else 0
     return shape.weights_bytes - embedding
 

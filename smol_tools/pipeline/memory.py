@@ -19,7 +19,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from .children import die_with_parent
 
@@ -47,17 +47,14 @@ class ModelShape:
     mtp_bytes: int = 0  # loaded only for speculative decoding (--spec-type draft-mtp)
 
 
-def _field(reader, key: str, default: Any = None) -> Any:
-    field = reader.get_field(key)
-    return default if field is None else field.contents()
-
-
 def read_shape(path: Path) -> ModelShape:
-    from gguf import GGUFReader  # start-up time: gguf imports numpy
+    """The shape the memory figures need, from the GGUF header alone (gguf_header: gguf's
+    GGUFReader parses the whole 248k-token vocabulary first, ~10 s per file at real size)."""
+    from ..gguf_header import read_header  # start-up time: only the memory figures read headers
 
-    reader = GGUFReader(path)
-    arch = _field(reader, "general.architecture")
-    get = lambda name, default=None: _field(reader, f"{arch}.{name}", default)  # noqa: E731
+    header = read_header(path)
+    arch = header.get("general.architecture")
+    get = lambda name, default=None: header.get(f"{arch}.{name}", default)  # noqa: E731
     n_layer = int(get("block_count"))
     recurrent = get("attention.recurrent_layers")
     if recurrent is None:  # older files: every `interval`-th layer is full attention
@@ -69,7 +66,7 @@ def read_shape(path: Path) -> ModelShape:
     n_mtp = int(get("nextn_predict_layers", 0) or 0)
     main = range(n_layer - n_mtp)
     mtp_prefixes = tuple(f"blk.{i}." for i in range(n_layer - n_mtp, n_layer))
-    mtp_bytes = sum(int(t.n_bytes) for t in reader.tensors if mtp_prefixes and t.name.startswith(mtp_prefixes))
+    mtp_bytes = sum(t.n_bytes for t in header.tensors if mtp_prefixes and t.name.startswith(mtp_prefixes))
     return ModelShape(
         arch=arch, n_layer=n_layer,
         full_layers=tuple(i for i in main if not recurrent[i]),
@@ -78,8 +75,8 @@ def read_shape(path: Path) -> ModelShape:
         key_length=int(get("attention.key_length")), value_length=int(get("attention.value_length")),
         conv_kernel=int(get("ssm.conv_kernel", 0)), state_size=int(get("ssm.state_size", 0)),
         group_count=int(get("ssm.group_count", 0)), inner_size=int(get("ssm.inner_size", 0)),
-        weights_bytes=sum(int(t.n_bytes) for t in reader.tensors) - mtp_bytes,
-        n_params=sum(int(t.n_elements) for t in reader.tensors),
+        weights_bytes=sum(t.n_bytes for t in header.tensors) - mtp_bytes,
+        n_params=sum(t.n_elements for t in header.tensors),
         mtp_layers=tuple(range(n_layer - n_mtp, n_layer)), mtp_bytes=mtp_bytes,
     )
 
