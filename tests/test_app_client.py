@@ -5,11 +5,10 @@ parsed calls and answers, and manual mode, stop, custom tools and export/import 
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
-from tests.test_app_support import app_server, call, client, fake_openai, free_port  # noqa: F401 (fixtures)
+from tests.test_app_support import app_server, call, client, fake_openai, free_port, wait_for  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +62,7 @@ def test_manual_results_and_stop(app_server) -> None:
     assert call(c, "set_tools", ["get_weather", "calculate", "get_current_datetime", "read_file", "list_directory"],
                 "", True)["ok"]
     job = c.submit("What is the weather in Paris?", api_name="/send")
-    waiting = _wait_for(lambda: call(c, "status")["waiting_for"])
+    waiting = wait_for(lambda: call(c, "status")["waiting_for"], what="the manual tool call")
     assert waiting == {"name": "get_weather", "arguments": {"city": "Paris"}}
     # The scripted result, typed by hand: the tiny model then gives its scripted answer.
     assert call(c, "submit_manual", '{"city": "Paris", "temperature_c": 18, "condition": "cloudy"}') is True
@@ -72,7 +71,7 @@ def test_manual_results_and_stop(app_server) -> None:
 
     call(c, "reset")
     job = c.submit("What is the weather in Paris?", api_name="/send")
-    _wait_for(lambda: call(c, "status")["waiting_for"])
+    wait_for(lambda: call(c, "status")["waiting_for"], what="the manual tool call")
     assert call(c, "stop") is True
     turn = json.loads(job.result(timeout=60))
     assert turn["finish"]["reason"] == "cancelled"
@@ -123,11 +122,3 @@ def test_test_connection_says_what_is_wrong(app_server, fake_openai) -> None:
     assert call(c, "status")["tiny_model"]
 
 
-def _wait_for(probe, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting")

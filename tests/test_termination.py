@@ -10,25 +10,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.test_app_support import wait_for
 from tests.test_slots import _alive, _children
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
-
-
-def _wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = condition()
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
@@ -43,14 +33,14 @@ def test_a_killed_chat_stops_the_llama_server_it_started(signum: int, tmp_path: 
     try:
         chat.stdin.write("Compute 17 * 23, then add 100 to it.\n")  # the server starts on first use
         chat.stdin.flush()
-        servers += _wait_for(lambda: [p for p in _children(chat.pid)
+        servers += wait_for(lambda: [p for p in _children(chat.pid)
                                      if "llama-server" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")],
                             120, "the managed llama-server to start")
         # The turn finishes (the answer is printed): the chat now waits in input(), stdin still open.
-        _wait_for(lambda: "491" in (tmp_path / "out.txt").read_text(errors="replace"), 120, "the answer")
+        wait_for(lambda: "491" in (tmp_path / "out.txt").read_text(errors="replace"), 120, "the answer")
         chat.send_signal(signum)
         assert chat.wait(timeout=30) == 128 + signum
-        _wait_for(lambda: not any(_alive(pid) for pid in servers), 15, "the llama-server to stop")
+        wait_for(lambda: not any(_alive(pid) for pid in servers), 15, "the llama-server to stop")
     finally:
         if chat.poll() is None:
             chat.kill()
