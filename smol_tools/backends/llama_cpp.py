@@ -61,8 +61,12 @@ class SharedModel:
             threads = n_threads or os.cpu_count()
             # Not mapped when llama.cpp would repack most weights: mapped, they are held twice.
             self.mapped = use_mmap_for(path)
+            # Flash attention, as llama-server and llama.cpp's own default ("auto") use it on CPU:
+            # llama-cpp-python turns it off, and without it every prompt batch materialises its
+            # attention scores over the whole context (1,131 MiB of compute buffer at 32K for
+            # the 4B instead of 527: measured, bench/README.md "Real size").
             self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
-                             n_batch=512, use_mmap=self.mapped, verbose=False)
+                             n_batch=512, use_mmap=self.mapped, flash_attn=True, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"llama-cpp-python could not load {path}: {exc}") from exc
         self.path = path
