@@ -128,3 +128,16 @@ def test_llama_server_loads_a_file_it_would_repack_unmapped():
         assert server.post("/tokenize", {"content": "hello"})["tokens"]  # loaded and answering
     with LlamaServer(q4, ctx_size=512, threads=1, extra_args=["--load-mode", "mmap"]) as server:
         assert file_mapped(server)  # what the default would do: the source pages stay mapped
+
+
+def test_the_in_process_context_uses_flash_attention(tiny_gguf_q8_0) -> None:
+    """Also found at real size: llama-cpp-python turns flash attention off, and without it each
+    prompt batch materialises its attention scores over the whole context; the 4B's compute
+    buffer at 32K was 1,131 MiB instead of 527 (llama.cpp's log, bench/README.md). llama-server
+    and llama.cpp's own default ("auto") use it on CPU; so does our in-process backend."""
+    import llama_cpp
+
+    from smol_tools.backends.llama_cpp import LlamaCppBackend
+
+    backend = LlamaCppBackend(tiny_gguf_q8_0, n_ctx=4096, n_threads=1)
+    assert backend.model.llm.context_params.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED

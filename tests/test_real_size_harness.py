@@ -282,3 +282,43 @@ def test_readme_prints_the_measured_headline():
     line = headline(results) if results else ""
     assert line, "the committed results file has no Q4_K_M runtime figures"
     assert line in " ".join(readme.split()), line
+
+
+def test_the_card_states_the_long_session_from_its_rounds():
+    """The card's session sentence is made of the session's own rounds: how far the prompt grew,
+    what the last round evaluated and cost next to rounds 1 and 2, and any full re-evaluation."""
+    from smol_tools.pipeline.measured import measured_markdown, session_sentence
+
+    rounds = [{"round": 1, "prompt_tokens": 900, "prompt_tokens_evaluated": 900, "seconds": 80.2},
+              {"round": 2, "prompt_tokens": 2500, "prompt_tokens_evaluated": 1600, "seconds": 120.4},
+              {"round": 3, "prompt_tokens": 31000, "prompt_tokens_evaluated": 1650, "seconds": 150.0}]
+    results = {"session": {"file": "q4.gguf", "rounds": rounds, "full_reevaluations": 0},
+               "runtimes": {"Q4_K_M": {"file": "q4.gguf", "contexts": {"32768": {"computed_total_mib": 3000.0}}}}}
+    sentence = session_sentence(results)
+    assert "A 3-round tool session in process (`q4.gguf`" in sentence and "grew to 31,000 prompt tokens" in sentence
+    assert "round 3 evaluated 1,650 new prompt tokens in 150 s" in sentence
+    assert "round 2 1,600 in 120 s, round 1 900 in 80 s" in sentence and "0 full re-evaluations" in sentence
+    assert sentence in measured_markdown(results)
+    assert session_sentence({"session": {"rounds": rounds[:1]}}) == "" and session_sentence({}) == ""
+
+
+def test_merge_recomputes_the_table_from_the_files_at_hand(tmp_path):
+    """An older run's computed totals are replaced by today's memory table where the GGUF is in
+    the folder (here the shipped tiny file), and the ratios follow; other quants are left alone."""
+    import shutil
+
+    from bench.real_size.merge import recompute_tables
+    from smol_tools.pipeline.memory import estimate, read_shape
+    from smol_tools.tiny import SHIPPED_GGUF as source
+
+    shutil.copy(source, tmp_path / source.name)
+    merged = {"runtimes": {
+        "Q3_K_M": {"file": source.name, "contexts": {"4096": {"computed_total_mib": 1.0,
+                                                             "in_process": {"rss_after_turn_mib": 100.0}}}},
+        "Q8_0": {"file": "absent.gguf", "contexts": {"4096": {"computed_total_mib": 7.0}}}}}
+    assert recompute_tables(merged, tmp_path) == [source.name]
+    expected = round(estimate(read_shape(source), 4096).total / 2**20, 1)
+    row = merged["runtimes"]["Q3_K_M"]["contexts"]["4096"]
+    assert row["computed_total_mib"] == expected != 1.0
+    assert merged["runtimes"]["Q3_K_M"]["ratios"]["4096"]["computed_total_over_rss"] == round(expected / 100.0, 3)
+    assert merged["runtimes"]["Q8_0"]["contexts"]["4096"]["computed_total_mib"] == 7.0

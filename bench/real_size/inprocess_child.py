@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt-tokens", type=int, default=512)
     parser.add_argument("--gen", type=int, default=128)
     parser.add_argument("--fill", action="store_true", help="then evaluate a prompt that fills the context")
+    parser.add_argument("--sampling", choices=("greedy", "default"), default="greedy",
+                        help="greedy (the rate figures) or the shipped defaults (what the app samples with)")
     args = parser.parse_args(argv)
 
     from smol_tools.backends.base import SamplingParams
@@ -49,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     _record_rss(result, "after_load")
     messages = filler_messages(backend.count_prompt_tokens, args.prompt_tokens)
     complete = None
-    for event in backend.stream_turn(messages, None, sampling=SamplingParams.greedy(max_tokens=args.gen),
+    sampling = (SamplingParams.greedy if args.sampling == "greedy" else SamplingParams.defaults)(max_tokens=args.gen)
+    for event in backend.stream_turn(messages, None, sampling=sampling,
                                      enable_thinking=False, session_id="rate"):
         if isinstance(event, TurnComplete):
             complete = event
@@ -74,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.perf_counter() - started
         result.update({"fill_tokens": n, "fill_seconds": round(elapsed, 2), "fill_tokens_per_s": round(n / elapsed, 3)})
         _record_rss(result, "after_fill")
-    result["threads"] = args.threads
+    result["threads"], result["sampling"] = args.threads, args.sampling
     result["pid"] = os.getpid()
     print(json.dumps(result))
     return 0

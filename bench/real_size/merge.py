@@ -11,6 +11,7 @@ no stale "not run" survives a later run that measured it.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any, Iterable
 
 from smol_tools.pipeline.measured import context_full_rss
@@ -117,3 +118,22 @@ def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
     merged["notes"] = [n for r in ordered for n in r.get("notes") or []]
     merged["not_measured"] = missing_items(merged, _attempt_failures(ordered))
     return merged
+
+
+def recompute_tables(merged: dict[str, Any], folder: Path) -> list[str]:
+    """Recompute every row's `computed_total_mib` with today's memory table (and the ratios built
+    on it) for each quant whose GGUF is in `folder`, so an older run's figures are compared with
+    the table the card prints now. Returns the files it read."""
+    from smol_tools.pipeline.memory import estimate, read_shape
+
+    done = []
+    for entry in (merged.get("runtimes") or {}).values():
+        path = Path(folder) / str(entry.get("file", ""))
+        if not entry.get("file") or not path.is_file():
+            continue
+        shape = read_shape(path)
+        for ctx, row in (entry.get("contexts") or {}).items():
+            row["computed_total_mib"] = round(estimate(shape, int(ctx)).total / 2**20, 1)
+        entry["ratios"] = ratios(entry)
+        done.append(path.name)
+    return done

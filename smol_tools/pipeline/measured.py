@@ -89,10 +89,30 @@ def measured_markdown(results: dict[str, Any]) -> str:
                   "memory table above. Roofline: the "
                   "decode rate this machine's measured read bandwidth allows (weights read once per token). "
                   "'-': not measured."]
+    session = session_sentence(results)
+    if session:
+        lines.append(session)
     missing = results.get("not_measured") or []
     if missing:
         lines.append(f"Not measured in this run: {'; '.join(str(m).split(':')[0] for m in missing)}.")
     return "\n".join(lines)
+
+
+def session_sentence(results: dict[str, Any]) -> str:
+    """The long agent session in one sentence: what the last round evaluated and cost against the
+    first rounds ("" when no session was measured)."""
+    session = results.get("session") or {}
+    rounds = session.get("rounds") or []
+    if len(rounds) < 2:
+        return ""
+    first, second, last = rounds[0], rounds[1], rounds[-1]
+    return (f"A {len(rounds)}-round tool session in process (`{session.get('file')}`, scripted turns forced) grew "
+            f"to {last['prompt_tokens']:,} prompt tokens: round {last['round']} evaluated "
+            f"{last['prompt_tokens_evaluated']:,} new prompt tokens in {last['seconds']:.0f} s, round 2 "
+            f"{second['prompt_tokens_evaluated']:,} in {second['seconds']:.0f} s, round 1 "
+            f"{first['prompt_tokens_evaluated']:,} in {first['seconds']:.0f} s (the whole prompt each time "
+            f"would be {last['prompt_tokens'] / max(second['prompt_tokens'], 1):.0f}× round 2's); "
+            f"{session.get('full_reevaluations', 0)} full re-evaluations.")
 
 
 def _commands(results: dict[str, Any]) -> str:
@@ -134,7 +154,15 @@ def headline(results: dict[str, Any], quant: str = "Q4_K_M") -> str:
         parts.append(f"{ip['rss_after_turn_mib'] / 1024:.1f} GiB resident at {int(min(rows, key=int)) // 1024}K context")
     top = int(max(rows, key=int)) // 1024
     if full:
-        parts.append(f"{full / 1024:.1f} GiB with {top}K of context filled")
+        held = (largest.get("context_full") or {}).get("tokens") or (largest.get("in_process") or {}).get("fill_tokens")
+        filled = f"{held / 1000:.0f}K of {top}K" if held and held < 0.95 * top * 1024 else f"{top}K"
+        parts.append(f"{full / 1024:.1f} GiB with {filled} context filled")
     elif len(rows) > 1 and (largest.get("in_process") or {}).get("rss_after_turn_mib"):  # llama.cpp allocates the cache up front
         parts.append(f"{largest['in_process']['rss_after_turn_mib'] / 1024:.1f} GiB at {top}K")
+    rounds = (results.get("session") or {}).get("rounds") or []
+    if len(rounds) > 1 and (results.get("session") or {}).get("file") == entry.get("file"):
+        last = rounds[-1]
+        parts.append(f"in a {len(rounds)}-round tool session grown to {last['prompt_tokens'] / 1000:.0f}K tokens, "
+                     f"round {last['round']} reads only its {last['prompt_tokens_evaluated']:,} new tokens "
+                     f"({last['seconds']:.0f} s)")
     return " ".join(parts[:1]) + " " + "; ".join(parts[1:]) + f" (measured {str(results.get('date', ''))[:10]})."

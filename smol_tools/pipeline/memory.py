@@ -4,10 +4,17 @@
   KV cache           full-attention layers only: n_ctx x n_head_kv x (key_len + value_len) x 2 B (f16)
   recurrent state    linear-attention layers only, independent of context (per sequence):
                      conv (d_conv - 1) x (d_inner + 2 x n_group x d_state) + ssm d_state x d_inner, f32
+  compute buffer     llama.cpp's scratch for one 512-token batch: the batch's logits over the
+                     vocabulary (f32), the attention mask over the context (f16), activations
+                     (approximated as n_embd + n_ff floats per token)
 
 (llama_hparams::n_embd_r / n_embd_s in llama.cpp). `check_against_llama_cpp` loads the file
-with llama-cpp-python and compares with the buffer sizes llama.cpp logs. Compute buffers
-(scratch space, a few hundred MiB for a 4B model) come on top and depend on batch size.
+with llama-cpp-python and compares weights, KV cache and recurrent state with the buffer sizes
+llama.cpp logs, to the rounding of its log. The compute buffer is an approximation of what
+llama.cpp's graph allocator reserves (with flash attention, as our runtimes use it): for the 4B
+stand-in, 512 / 524 / 540 MiB at 4K / 16K / 32K against llama.cpp's 504 / 500 / 527; it is
+what the first full batch touches, and a filled context's resident memory includes it (issue 21:
+without it the table read 0.70 of the measured RSS at 32K).
 
 `python -m smol_tools.pipeline.memory FILE CTX...` prints llama.cpp's own log for each CTX.
 """
@@ -26,6 +33,7 @@ from .children import die_with_parent
 MIB = 1024 * 1024
 KV_BYTES = 2  # llama.cpp's default cache type is f16 for K and V
 STATE_BYTES = 4  # recurrent states are f32
+N_UBATCH = 512  # llama.cpp's default micro-batch: our runtimes keep it
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,9 @@ class ModelShape:
     n_params: int
     mtp_layers: tuple[int, ...] = ()  # Qwen3.5 multi-token prediction: appended blocks
     mtp_bytes: int = 0  # loaded only for speculative decoding (--spec-type draft-mtp)
+    n_vocab: int = 0  # rows of token_embd (0: unknown, no logits term)
+    n_embd: int = 0
+    n_ff: int = 0
 
 
 def read_shape(path: Path) -> ModelShape:
@@ -67,6 +78,8 @@ def read_shape(path: Path) -> ModelShape:
     main = range(n_layer - n_mtp)
     mtp_prefixes = tuple(f"blk.{i}." for i in range(n_layer - n_mtp, n_layer))
     mtp_bytes = sum(t.n_bytes for t in header.tensors if mtp_prefixes and t.name.startswith(mtp_prefixes))
+    embedding = next((t for t in header.tensors if t.name == "token_embd.weight"), None)
+    n_ff = get("feed_forward_length", 0) or 0
     return ModelShape(
         arch=arch, n_layer=n_layer,
         full_layers=tuple(i for i in main if not recurrent[i]),
@@ -78,6 +91,9 @@ def read_shape(path: Path) -> ModelShape:
         weights_bytes=sum(t.n_bytes for t in header.tensors) - mtp_bytes,
         n_params=sum(t.n_elements for t in header.tensors),
         mtp_layers=tuple(range(n_layer - n_mtp, n_layer)), mtp_bytes=mtp_bytes,
+        n_vocab=int(embedding.shape[1]) if embedding and len(embedding.shape) > 1 else 0,
+        n_embd=int(get("embedding_length", 0) or 0),
+        n_ff=int(max(n_ff) if isinstance(n_ff, list) else n_ff),  # per-layer lists: the widest
     )
 
 
@@ -92,21 +108,28 @@ def recurrent_state_bytes(shape: ModelShape, n_seq: int = 1) -> int:
     return len(shape.recurrent_layers) * (conv + ssm) * STATE_BYTES * n_seq
 
 
+def compute_buffer_bytes(shape: ModelShape, n_ctx: int, n_ubatch: int = N_UBATCH) -> int:
+    """llama.cpp's scratch for one batch, approximately: logits (f32) + attention mask (f16) +
+    activations (see the module docstring for how close it comes)."""
+    return n_ubatch * (shape.n_vocab * 4 + n_ctx * 2 + (shape.n_embd + shape.n_ff) * 4)
+
+
 @dataclass(frozen=True)
 class MemoryEstimate:
     n_ctx: int
     weights: int
     kv_cache: int
     recurrent: int
+    compute: int = 0
 
     @property
     def total(self) -> int:
-        return self.weights + self.kv_cache + self.recurrent
+        return self.weights + self.kv_cache + self.recurrent + self.compute
 
 
 def estimate(shape: ModelShape, n_ctx: int) -> MemoryEstimate:
     return MemoryEstimate(n_ctx, shape.weights_bytes, kv_cache_bytes(shape, n_ctx),
-                          recurrent_state_bytes(shape))
+                          recurrent_state_bytes(shape), compute_buffer_bytes(shape, n_ctx))
 
 
 def _gib(n: int) -> str:
@@ -124,11 +147,13 @@ def memory_table_markdown(rows: Sequence[tuple[str, ModelShape]], contexts: Sequ
         cells = [f"`{name}`", _gib(shape.weights_bytes)] + [_gib(estimate(shape, c).total) for c in contexts]
         lines.append("| " + " | ".join(cells) + " |")
     kv = ", ".join(f"{_gib(kv_cache_bytes(shape0, c))} @ {c // 1024}K" for c in contexts)
+    compute = ", ".join(f"{_gib(compute_buffer_bytes(shape0, c))} @ {c // 1024}K" for c in contexts)
     lines += ["", f"Total = weights + KV cache of the {len(shape0.full_layers)} full-attention layers "
               f"(f16: {kv}) + recurrent state of the {len(shape0.recurrent_layers)} linear-attention "
-              f"layers ({_gib(recurrent_state_bytes(shape0))}, the same at any context), for one "
-              "sequence. llama.cpp adds compute buffers on top (they grow with batch size and vocabulary: "
-              "a few hundred MiB for a 4B model); `-ctk q8_0 -ctv q8_0` roughly halves the KV cache."]
+              f"layers ({_gib(recurrent_state_bytes(shape0))}, the same at any context) + llama.cpp's "
+              f"compute buffer for a {N_UBATCH}-token batch (approximated: {compute}; mostly the batch's "
+              f"logits over the {shape0.n_vocab:,}-token vocabulary), for one sequence. The runtime's own "
+              "process (Python, libraries) comes on top; `-ctk q8_0 -ctv q8_0` roughly halves the KV cache."]
     if shape0.mtp_bytes:
         lines.append(f"The {len(shape0.mtp_layers)} MTP layer(s) add {_gib(shape0.mtp_bytes)} of weights "
                      "(and their own KV cache) only when speculative decoding uses them.")
@@ -141,7 +166,10 @@ _REPORT_PATTERNS = {
     "weights": re.compile(r"load_tensors:\s+\S+ model buffer size =\s+([\d.]+) MiB"),
     "kv_cache": re.compile(r"llama_kv_cache: size =\s+([\d.]+) MiB"),
     "recurrent": re.compile(r"llama_memory_recurrent: size =\s+([\d.]+) MiB"),
+    "compute": re.compile(r"sched_reserve:\s+\S+ compute buffer size =\s+([\d.]+) MiB"),
 }
+# The compute buffer is approximated: close means within this many MiB or 10 %, whichever is more.
+COMPUTE_SLACK_MIB = 4.0
 _MARK = "=== smol-tools memory report n_ctx="
 
 
@@ -167,8 +195,9 @@ def llama_cpp_reports(path: Path, contexts: Sequence[int], timeout: float = 600)
 @dataclass(frozen=True)
 class MemoryCheck:
     n_ctx: int
-    ours_mib: dict[str, float]
+    ours_mib: dict[str, float]  # the exact figures: weights, KV cache, recurrent state
     llama_cpp_mib: dict[str, float]
+    compute_ours_mib: float = 0.0  # the approximated one, compared loosely (compute_close)
 
     @property
     def ok(self) -> bool:
@@ -176,6 +205,11 @@ class MemoryCheck:
         # summed (a K-quant file has a CPU and a CPU_REPACK weights buffer: up to 0.01 MiB off).
         return all(abs(self.ours_mib[k] - self.llama_cpp_mib[k])
                    <= 0.0051 * max(1, int(self.llama_cpp_mib.get(f"{k}_figures", 1))) for k in self.ours_mib)
+
+    @property
+    def compute_close(self) -> bool:
+        theirs = self.llama_cpp_mib.get("compute", 0.0)
+        return abs(self.compute_ours_mib - theirs) <= max(COMPUTE_SLACK_MIB, 0.1 * theirs)
 
 
 def check_against_llama_cpp(path: Path, contexts: Sequence[int]) -> list[MemoryCheck]:
@@ -185,7 +219,7 @@ def check_against_llama_cpp(path: Path, contexts: Sequence[int]) -> list[MemoryC
     for n_ctx in contexts:
         est = estimate(shape, n_ctx)
         ours = {"weights": est.weights / MIB, "kv_cache": est.kv_cache / MIB, "recurrent": est.recurrent / MIB}
-        checks.append(MemoryCheck(n_ctx, ours, reported.get(n_ctx, {})))
+        checks.append(MemoryCheck(n_ctx, ours, reported.get(n_ctx, {}), est.compute / MIB))
     return checks
 
 
@@ -196,7 +230,9 @@ def _report_main(argv: list[str]) -> None:
     for n_ctx in map(int, argv[1:]):
         print(f"{_MARK}{n_ctx}", file=sys.stderr, flush=True)
         # No mmap: llama.cpp then reports every weight buffer it allocates (incl. repacked ones).
-        llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=1, use_mmap=False, verbose=True)
+        # Flash attention and the 512-token batch, as our runtimes run (its compute buffer).
+        llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=1, n_batch=N_UBATCH, use_mmap=False,
+                    flash_attn=True, verbose=True)
         llm.close()
 
 

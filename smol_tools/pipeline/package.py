@@ -32,7 +32,7 @@ from .fetch import (SourceError, SourceInfo, check_source, checkpoint_problem, d
 from .ggufinfo import tensor_stats
 from .imatrix import calibration_text, compute_imatrix
 from .llama_quantize import quantize_with_program
-from .memory import check_against_llama_cpp, memory_table_markdown, read_shape
+from .memory import COMPUTE_SLACK_MIB, check_against_llama_cpp, memory_table_markdown, read_shape
 from .measured import measured_section
 from .metadata import MetadataSpec, fix_metadata
 from .modelfile import hub_ollama_files, render_modelfile
@@ -400,10 +400,13 @@ class Pipeline:
             verdict = "agrees" if all(c.ok for c in checks) else "DISAGREES"
             detail = "; ".join(
                 f"{c.n_ctx // 1024}K: KV {c.llama_cpp_mib.get('kv_cache')} MiB, recurrent "
-                f"{c.llama_cpp_mib.get('recurrent')} MiB, weights {c.llama_cpp_mib.get('weights')} MiB"
+                f"{c.llama_cpp_mib.get('recurrent')} MiB, weights {c.llama_cpp_mib.get('weights')} MiB, "
+                f"compute {c.llama_cpp_mib.get('compute')} MiB (ours {c.compute_ours_mib:.1f})"
                 for c in checks)
+            compute = ("within" if all(c.compute_close for c in checks) else "NOT within")
             note = (f"Checked against llama.cpp: loading `{smallest.name}` it allocates {detail} — "
-                    f"the computation above {verdict} (to llama.cpp's 0.01 MiB rounding).")
+                    f"the computation above {verdict} (to llama.cpp's 0.01 MiB rounding); the approximated "
+                    f"compute buffer is {compute} {COMPUTE_SLACK_MIB:.0f} MiB or 10 % of llama.cpp's.")
             self.progress.step("memory", f"table for {len(rows)} files; llama.cpp {verdict} on "
                                f"{smallest.name} at {', '.join(str(c) for c in contexts)}",
                                seconds=time.monotonic() - started)
