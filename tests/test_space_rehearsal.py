@@ -36,7 +36,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from tests.test_app_support import AppProcess, call, client
+from tests.test_app_support import ARTIFACTS, AppProcess, call, client
 
 ROOT = Path(__file__).resolve().parent.parent
 WHEEL_INDEX = "https://abetlen.github.io/llama-cpp-python/whl/cpu"
